@@ -1,0 +1,57 @@
+/*
+ * Store internals shared by the files of store/. Nothing outside store/ may
+ * include this header: it is where SQL lives.
+ */
+#ifndef RAGWARD_STORE_DB_INTERNAL_H
+#define RAGWARD_STORE_DB_INTERNAL_H
+
+#include <sqlite3.h>
+#include "ragward/store.h"
+#include "ragward/crypto.h"
+#include "ragward/merkle.h"
+
+struct ward_store {
+	sqlite3 *db;
+	char *home;
+	char store_id[33];
+	int flags;
+	ward_config config;
+	ward_key *signer;      /* NULL unless WARD_STORE_SIGN */
+	char key_id[33];       /* signer's id, "" otherwise */
+	int in_tx;
+	int events_appended;   /* in the open transaction */
+	ward_merkle_frontier frontier; /* valid while in_tx && frontier_loaded */
+	int frontier_loaded;
+};
+
+/* Records the SQLite error of `s` as WARD_EDB (WARD_EBUSY for lock timeouts),
+ * prefixed with what was being done. Returns the code. */
+int ward_db_fail(ward_store *s, const char *what);
+
+int ward_db_exec(ward_store *s, const char *sql) WARD_MUST_CHECK;
+int ward_db_prepare(ward_store *s, sqlite3_stmt **st, const char *sql) WARD_MUST_CHECK;
+
+/* Copies a text column (NULL stays NULL). WARD_ENOMEM on failure. */
+int ward_db_col_dup(char **out, sqlite3_stmt *st, int col) WARD_MUST_CHECK;
+
+/* Binds a NUL-terminated string, or NULL as SQL NULL. */
+int ward_db_bind_text(sqlite3_stmt *st, int idx, const char *s);
+
+/* Schema and migrations (store/schema.c). */
+#define WARD_SCHEMA_VERSION 1
+#define WARD_APPLICATION_ID 0x52477264 /* "RGrd" */
+int ward_schema_migrate(ward_store *s) WARD_MUST_CHECK;
+
+/* Audit internals used by db.c around commit (store/audit.c). */
+int ward_audit_tx_begin(ward_store *s) WARD_MUST_CHECK;
+int ward_audit_tx_seal(ward_store *s) WARD_MUST_CHECK; /* sign + store checkpoint */
+int ward_audit_write_anchor(ward_store *s) WARD_MUST_CHECK;
+
+/* Keys internals (store/keys.c). */
+int ward_keys_insert(ward_store *s, const ward_key *k, const char *key_id) WARD_MUST_CHECK;
+int ward_keys_load_signer(ward_store *s) WARD_MUST_CHECK;
+
+/* Config (store/config.c). */
+int ward_config_load(ward_config *cfg, const char *home) WARD_MUST_CHECK;
+
+#endif
