@@ -1,0 +1,76 @@
+/*
+ * Normalization: the views of a text that injection rules are matched
+ * against, each with an offset map back to the raw text, and an inventory of
+ * invisible characters taken before anything is normalized away.
+ *
+ *   raw       the text as extracted (validated UTF-8)
+ *   folded    NFKC case-fold, default-ignorables removed, whitespace collapsed,
+ *             separator-split words ("i.g.n.o.r.e", "i g n o r e") rejoined
+ *   skeleton  ICU uspoof confusable skeleton of folded
+ *   decoded   bounded, recursive decoding of base64, hex, percent-encoded and
+ *             rot13 runs and of Unicode tag characters
+ *
+ * ASCII-only input takes a fast path (folded is a lowercase copy with
+ * whitespace collapsed; skeleton equals folded; no invisible characters).
+ */
+#ifndef RAGWARD_NORMALIZE_H
+#define RAGWARD_NORMALIZE_H
+
+#include <stddef.h>
+#include "ragward/error.h"
+#include "ragward/offmap.h"
+
+typedef enum {
+	WARD_VIEW_RAW = 0,
+	WARD_VIEW_FOLDED,
+	WARD_VIEW_SKELETON,
+	WARD_VIEW_DECODED,
+	WARD_VIEW_COUNT
+} ward_view_kind;
+
+const char *ward_view_name(ward_view_kind v); /* "raw", "folded", "skeleton", "decoded" */
+int ward_view_parse(ward_view_kind *out, const char *s) WARD_MUST_CHECK;
+
+typedef struct {
+	ward_view_kind kind;
+	char *text; /* UTF-8, NUL-terminated; "" when the view is empty */
+	size_t len;
+	ward_offmap map; /* view offsets -> raw offsets */
+} ward_view;
+
+typedef enum {
+	WARD_INV_TAG = 0,          /* Unicode tag characters U+E0000..E007F (not a flag sequence) */
+	WARD_INV_ZERO_WIDTH,       /* ZWSP/ZWNJ/ZWJ/WJ/... inside a word, not a legitimate use */
+	WARD_INV_BIDI,             /* bidi embedding/override/isolate controls */
+	WARD_INV_BIDI_UNBALANCED,  /* unterminated embeddings or isolates */
+	WARD_INV_VARIATION_RUN,    /* runs of variation selectors (data smuggling) */
+	WARD_INV_PRIVATE_USE,      /* private-use code points */
+} ward_invisible_kind;
+
+const char *ward_invisible_name(ward_invisible_kind k); /* "tag", "zero-width", "bidi", ... */
+
+typedef struct {
+	ward_invisible_kind kind;
+	size_t start, end; /* raw byte range of the run */
+	size_t count;      /* code points in the run */
+	char *decoded;     /* for WARD_INV_TAG: the ASCII they spell, else NULL */
+} ward_invisible;
+
+typedef struct {
+	ward_view views[WARD_VIEW_COUNT];
+	ward_invisible *invisible;
+	size_t ninvisible;
+	size_t mixed_script_words; /* words mixing scripts (e.g. Latin + Cyrillic) */
+	int ascii_only;
+} ward_normalized;
+
+/* Normalizes `len` bytes. Invalid UTF-8 is WARD_EINVAL (message names the
+ * byte offset). Input over WARD_MAX_SCAN_BYTES is WARD_ETOOBIG. */
+int ward_normalize(ward_normalized **out, const char *text, size_t len) WARD_MUST_CHECK;
+void ward_normalized_free(ward_normalized *n);
+
+/* Strict UTF-8 validation (no overlongs, surrogates or code points > 10FFFF).
+ * Returns 1 when valid; *bad_offset receives the first bad byte otherwise. */
+int ward_utf8_valid(const char *s, size_t len, size_t *bad_offset);
+
+#endif
