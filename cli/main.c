@@ -210,13 +210,13 @@ static int is_group(const char *name)
 	return 0;
 }
 
-static void print_group_help(const char *group)
+static void print_group_help(const char *group, FILE *to)
 {
-	printf("usage: ragward %s <subcommand> [options]\n\nSubcommands:\n", group);
+	fprintf(to, "usage: ragward %s <subcommand> [options]\n\nSubcommands:\n", group);
 	for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++)
 		for (const cli_command *c = groups[g]; c->name; c++)
 			if (c->group && strcmp(c->group, group) == 0)
-				printf("  %-30s %s\n", c->usage, c->summary);
+				fprintf(to, "  %-30s %s\n", c->usage, c->summary);
 }
 
 /* The runtime libraries must be at least the versions this build was tested
@@ -311,22 +311,23 @@ int main(int argc, char **argv)
 			return WARD_EXIT_OK;
 		}
 		if (is_group(argv[i + 1])) {
-			print_group_help(argv[i + 1]);
+			print_group_help(argv[i + 1], stdout);
 			return WARD_EXIT_OK;
 		}
 		return cli_usage(NULL, "unknown command '%s'", argv[i + 1]);
 	}
+	ctx.json = has_json(argc - i, argv + i);
 	if (!(cmd = find_command(argc - i, argv + i, &consumed))) {
 		if (is_group(argv[i])) {
 			if (i + 1 < argc && wants_help(1, argv + i + 1)) {
-				print_group_help(argv[i]);
+				print_group_help(argv[i], stdout);
 				return WARD_EXIT_OK;
 			}
-			print_group_help(argv[i]);
-			return i + 1 < argc ? cli_usage(NULL, "unknown subcommand '%s %s'", argv[i], argv[i + 1])
-					    : WARD_EXIT_USAGE;
+			print_group_help(argv[i], stderr);
+			return i + 1 < argc ? cli_usage(&ctx, "unknown subcommand '%s %s'", argv[i], argv[i + 1])
+					    : cli_usage(&ctx, "'%s' needs a subcommand", argv[i]);
 		}
-		return cli_usage(NULL, "unknown command '%s'", argv[i]);
+		return cli_usage(&ctx, "unknown command '%s'", argv[i]);
 	}
 	argc -= i + consumed - 1;
 	argv += i + consumed - 1; /* argv[0] is now the command's last word */

@@ -37,6 +37,7 @@
 #define WARD_MAX_SEGMENTS 10000               /* hidden/attribute/comment pieces per document */
 #define WARD_MAX_LINKS 10000                  /* links and images per document */
 #define WARD_MAX_FEED_ITEMS 1000              /* items per RSS/Atom feed */
+#define WARD_MAX_CSS_RULES 4096               /* hiding class/id rules taken from a page's <style> */
 
 /* Fetch. */
 #define WARD_FETCH_MAX_REDIRECTS 5
@@ -44,6 +45,12 @@
 #define WARD_FETCH_TOTAL_TIMEOUT_MS 60000
 #define WARD_FETCH_LOW_SPEED_BYTES 1024 /* below this many bytes/s ... */
 #define WARD_FETCH_LOW_SPEED_SECONDS 15 /* ... for this long, abort */
+#define WARD_FETCH_MAX_HEADER_LINE 8192  /* one response header line */
+#define WARD_FETCH_MAX_HEADERS 200       /* header lines in one response */
+#define WARD_FETCH_MAX_VALIDATOR 1024    /* an ETag or Last-Modified value kept or sent */
+#define WARD_FETCH_MAX_DIR_DEPTH 64      /* directory nesting under a file-source root */
+#define WARD_FETCH_MAX_FILES 100000      /* files listed under one root (max 0) */
+#define WARD_FETCH_READ_CHUNK (64 * 1024) /* read() size for local files */
 
 /* Scanner. */
 #define WARD_MAX_SCAN_BYTES (4 * 1024 * 1024) /* one text handed to the scanner */
@@ -59,8 +66,52 @@
 #define WARD_DECODE_MIN_RUN 16                /* shortest base64/hex run worth decoding */
 #define WARD_MAX_FINDINGS 1000                /* per document; more is itself a finding */
 #define WARD_EXCERPT_LEN 120                  /* bytes of context in a finding */
+#define WARD_MAX_PATTERN_NEST 32              /* parenthesis nesting in one pattern */
+#define WARD_MAX_PATTERNS_PER_RULE 64
+#define WARD_MAX_EXAMPLES_PER_RULE 64
+#define WARD_MAX_EXAMPLE_LEN (16 * 1024)      /* one example text */
+#define WARD_MAX_RULE_ID_LEN 64
+#define WARD_MAX_RULE_TITLE_LEN 200
+#define WARD_RULE_PUMP_SMALL (16 * 1024)      /* pumped-input sizes of the admission check */
+#define WARD_RULE_PUMP_LARGE (64 * 1024)
+#define WARD_RULE_PUMP_MAX_CHARS 24           /* distinct pattern characters pumped */
+#define WARD_RULE_PUMP_BUDGET_MS 200          /* one pumped match may take this long */
+#define WARD_MAX_HSDB_FILE (64 * 1024 * 1024) /* one cached Vectorscan database */
+
+/* Batch ingest. */
+#define WARD_MAX_BATCH_TARGETS 100000            /* targets of one run */
+#define WARD_MAX_MANIFEST_FILE (8 * 1024 * 1024) /* a --manifest file */
+
+/* Chunking. */
+#define WARD_CHUNK_TARGET 800  /* bytes a chunk aims at */
+#define WARD_CHUNK_MAX 2000    /* bytes a chunk never exceeds */
+#define WARD_MAX_CHUNKS 20000  /* chunks per document */
+#define WARD_CHUNK_MIN_MAX 16  /* smallest maximum a caller may ask for (room for one code point) */
+#define WARD_CHUNK_HEADING_MAX 256 /* bytes of one heading kept in a heading path */
+
+/* Type gate. */
+#define WARD_MAGIC_BYTES_MAX (64 * 1024) /* bytes libmagic looks at */
+#define WARD_MAGIC_INDIR_MAX 15          /* the lower of file 5.44's and current defaults */
+#define WARD_MAGIC_NAME_MAX 30
+#define WARD_MAGIC_ELF_PHNUM_MAX 128     /* ELF checks are off; capped anyway */
+#define WARD_MAGIC_ELF_SHNUM_MAX 1024
+#define WARD_MAGIC_ELF_NOTES_MAX 64
+#define WARD_MAGIC_REGEX_MAX 8192
+#define WARD_MAGIC_ENCODING_MAX (64 * 1024)
+#define WARD_GATE_MAGIC_WINDOW (4 * 1024) /* bytes handed to magic_buffer (its cost grows with them) */
+#define WARD_GATE_SNIFF_BYTES (8 * 1024) /* NUL check and root-element sniff window */
+#define WARD_GATE_META_BYTES (4 * 1024)  /* <meta charset> prescan window */
+#define WARD_GATE_CT_MAX 1024            /* a Content-Type header value */
+
+/* Signed statements. */
+#define WARD_MAX_STATEMENT_FIELD (64 * 1024) /* one string field of a chunk statement */
 
 /* CLI output. */
 #define WARD_DEFAULT_AUDIT_LIMIT 50 /* `audit log` without --limit */
+
+/* Normalization (sanitize/normalize.c, sanitize/decode.c). */
+#define WARD_NORMALIZE_MAX_GROWTH 18   /* folded/skeleton view bytes per raw byte (NFKC expands one code point to 18) */
+#define WARD_MAX_INVISIBLE_RUNS 4096   /* invisible-character runs listed per text; more are only counted */
+#define WARD_DECODE_MAX_GROWTH 2       /* decoded view at most 2 x the text (+ 1 KiB) */
 
 #endif

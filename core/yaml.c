@@ -86,6 +86,11 @@ static int parse_children(yctx *y, json_t *container, int is_map, int depth)
 				yaml_event_delete(&ev);
 				return rc;
 			}
+			if (memchr(ev.data.scalar.value, '\0', ev.data.scalar.length)) {
+				rc = yfail(y, &ev, "NUL bytes are not allowed in keys");
+				yaml_event_delete(&ev);
+				return rc;
+			}
 			key = json_stringn((const char *)ev.data.scalar.value, ev.data.scalar.length);
 			if (!key) {
 				yaml_event_delete(&ev);
@@ -133,6 +138,9 @@ static int parse_node(yctx *y, yaml_event_t *ev, json_t **out, int depth)
 	case YAML_SCALAR_EVENT:
 		if (ev->data.scalar.anchor)
 			return yfail(y, ev, "anchors are not allowed");
+		/* A "\0" escape would silently cut the value short as a C string. */
+		if (memchr(ev->data.scalar.value, '\0', ev->data.scalar.length))
+			return yfail(y, ev, "NUL bytes are not allowed in values");
 		if (!(*out = scalar_value(ev)))
 			return yfail(y, ev, "scalar is not valid UTF-8");
 		return 0;

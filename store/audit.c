@@ -218,6 +218,46 @@ static int checkpoint_insert(ward_store *s, const ward_checkpoint *c)
 	return rc;
 }
 
+/*
+ * Refuses to sign a checkpoint the anchor outside the database does not
+ * agree with: after an older database was restored, or the log truncated,
+ * signing would paper over the evidence (T49). The anchor must name this
+ * store and a size and root the store has itself checkpointed.
+ */
+static int anchor_allows_signing(ward_store *s)
+{
+	ward_checkpoint a;
+	sqlite3_stmt *st = NULL;
+	char path[WARD_MAX_PATH_LEN];
+	int rc, agrees = 0;
+
+	if (snprintf(path, sizeof(path), "%s/anchor.checkpoint", s->home) >= (int)sizeof(path))
+		return ward_error_set(WARD_ETOOBIG, "home path too long");
+	rc = ward_checkpoint_read_file(&a, path);
+	if (rc == WARD_ENOTFOUND)
+		return 0;
+	if (rc < 0)
+		return ward_error_set(WARD_EVERIFY, "refusing to sign: %s (investigate, then remove the anchor)",
+				      ward_error_last()->message);
+	if (strcmp(a.store_id, s->store_id) != 0)
+		return ward_error_set(WARD_EVERIFY, "refusing to sign: '%s' belongs to another store", path);
+	if ((rc = ward_db_prepare(s, &st, "SELECT 1 FROM checkpoints WHERE tree_size = ?1 AND root = ?2 LIMIT 1")) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)a.size);
+	sqlite3_bind_blob(st, 2, a.root, WARD_SHA256_LEN, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	agrees = rc == SQLITE_ROW;
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return ward_db_fail(s, "reading checkpoints");
+	if (!agrees)
+		return ward_error_set(WARD_EVERIFY,
+				      "refusing to sign: the store does not contain its anchored checkpoint (%" PRIu64
+				      " events); it was rolled back or rewritten — run 'ragward audit verify'",
+				      a.size);
+	return 0;
+}
+
 int ward_audit_tx_seal(ward_store *s)
 {
 	ward_checkpoint c;
@@ -226,6 +266,8 @@ int ward_audit_tx_seal(ward_store *s)
 
 	memset(&c, 0, sizeof(c));
 	c.size = s->frontier.size;
+	if ((rc = anchor_allows_signing(s)) < 0)
+		return rc;
 	if ((rc = ward_merkle_frontier_root(&s->frontier, c.root)) < 0 || (rc = checkpoint_sign(s, &c)) < 0 ||
 	    (rc = checkpoint_insert(s, &c)) < 0)
 		return rc;
@@ -425,6 +467,16 @@ int ward_audit_write_anchor(ward_store *s)
 	ward_buf_init(&final, WARD_MAX_PATH_LEN);
 	if ((rc = latest_checkpoint(s, &c, &found)) < 0 || !found)
 		goto done;
+	{
+		/* Concurrent writers: never move the anchor backwards. */
+		ward_checkpoint cur;
+		char apath[WARD_MAX_PATH_LEN];
+		snprintf(apath, sizeof(apath), "%s/anchor.checkpoint", s->home);
+		if (ward_checkpoint_read_file(&cur, apath) == 0 && !strcmp(cur.store_id, c.store_id) &&
+		    cur.size > c.size)
+			goto done;
+		ward_error_clear();
+	}
 	if ((rc = ward_checkpoint_format(&text, &c)) < 0)
 		goto done;
 	if (ward_buf_printf(&tmp, "%s/anchor.checkpoint.%ld.tmp", s->home, (long)getpid()) < 0 ||

@@ -214,7 +214,7 @@ static int connect_db(ward_store *s, int open_flags)
 		goto done;
 	}
 	sqlite3_extended_result_codes(s->db, 0);
-	if ((rc = harden(s)) < 0 || (rc = pragmas(s, open_flags & SQLITE_OPEN_READWRITE)) < 0)
+	if ((rc = harden(s)) < 0)
 		goto done;
 done:
 	ward_free(path);
@@ -233,9 +233,20 @@ int ward_store_open(ward_store **out, const char *home, int flags)
 		flags |= WARD_STORE_RW;
 	if ((rc = path_join(&path, home, "store.db")) < 0)
 		return rc;
-	if (lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-		rc = ward_error_set(WARD_ENOTFOUND, "no ragward store in '%s': run 'ragward --home %s init' first",
-				    home, home);
+	if (lstat(path, &sb) != 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			rc = ward_error_set(WARD_ENOTFOUND, "no ragward store in '%s': run 'ragward --home %s init' first",
+					    home, home);
+		else
+			rc = ward_error_set(WARD_EIO, "cannot inspect '%s': %s", path, strerror(errno));
+		goto done;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		rc = ward_error_set(WARD_EIO, "'%s' is not a regular file", path);
+		goto done;
+	}
+	if (access(path, (flags & WARD_STORE_RW) ? R_OK | W_OK : R_OK) != 0) {
+		rc = ward_error_set(WARD_EIO, "cannot open store '%s': %s", path, strerror(errno));
 		goto done;
 	}
 	if ((rc = store_alloc(&s, home, flags)) < 0)
@@ -248,6 +259,9 @@ int ward_store_open(ward_store **out, const char *home, int flags)
 		rc = ward_error_set(WARD_EDB, "'%s' is not a ragward store", path);
 		goto done;
 	}
+	/* Only now, knowing the file is ours, may we change its journal mode. */
+	if ((rc = pragmas(s, flags & WARD_STORE_RW)) < 0)
+		goto done;
 	if ((rc = read_int_pragma(s, "PRAGMA user_version", &version)) < 0)
 		goto done;
 	if (version > WARD_SCHEMA_VERSION) {
@@ -326,10 +340,12 @@ int ward_store_commit(ward_store *s)
 	if (!s->in_tx)
 		return ward_error_set(WARD_EINVAL, "no transaction is open");
 	sealed = s->events_appended;
+	s->commit_uncertain = 0;
 	if (sealed && (rc = ward_audit_tx_seal(s)) < 0)
 		goto fail;
 	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		rc = ward_db_fail(s, "committing");
+		s->commit_uncertain = 1;
 		goto fail;
 	}
 	s->in_tx = 0;
@@ -457,15 +473,33 @@ done:
 	return rc;
 }
 
+/* Creates an empty store.db with mode 0600 before SQLite opens it: SQLite
+ * gives the -wal and -shm files the mode of the database file. */
+static int create_db_file(const char *home)
+{
+	char *path = NULL;
+	int fd, rc;
+
+	if ((rc = path_join(&path, home, "store.db")) < 0)
+		return rc;
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		rc = ward_error_set(WARD_EIO, "cannot create '%s': %s", path, strerror(errno));
+	else
+		close(fd);
+	ward_free(path);
+	return rc;
+}
+
 /* Removes what a failed init created, so a refused or failed init leaves
  * nothing behind. */
-static void init_cleanup(const char *home, const char *key_id, int home_created)
+static void init_cleanup(const char *home, const char *key_id, int home_created, int db_created)
 {
 	static const char *const files[] = {"store.db", "store.db-wal", "store.db-shm", "anchor.checkpoint"};
 	char *p = NULL;
 	ward_buf b;
 
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+	for (size_t i = 0; db_created && i < sizeof(files) / sizeof(files[0]); i++) {
 		if (path_join(&p, home, files[i]) == 0)
 			unlink(p);
 		ward_free(p);
@@ -493,7 +527,7 @@ int ward_store_init_home(const char *home, const ward_actor *who, char key_id_ou
 	ward_key *key = NULL;
 	char *keys_dir = NULL;
 	char key_id[33] = "";
-	int rc, exists = 0, home_created = 0, keys_created = 0;
+	int rc, exists = 0, home_created = 0, keys_created = 0, db_created = 0;
 
 	key_id_out[0] = '\0';
 	if ((rc = home_is_empty_dir(home, &exists)) < 0)
@@ -516,7 +550,10 @@ int ward_store_init_home(const char *home, const ward_actor *who, char key_id_ou
 		goto done;
 	if ((rc = store_alloc(&s, home, WARD_STORE_RW | WARD_STORE_SIGN)) < 0)
 		goto done;
-	if ((rc = connect_db(s, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)) < 0)
+	if ((rc = create_db_file(home)) < 0)
+		goto done;
+	db_created = 1;
+	if ((rc = connect_db(s, SQLITE_OPEN_READWRITE)) < 0 || (rc = pragmas(s, 1)) < 0)
 		goto done;
 	s->signer = key;
 	key = NULL;
@@ -532,7 +569,7 @@ done:
 	if (rc < 0) {
 		int keep = rc;
 		ward_error clone = *ward_error_last();
-		init_cleanup(home, keys_created ? key_id : NULL, home_created);
+		init_cleanup(home, keys_created ? key_id : NULL, home_created, db_created);
 		if (keys_created && !*key_id && keys_dir)
 			rmdir(keys_dir);
 		ward_error_set(clone.code, "%s", clone.message);

@@ -22,6 +22,11 @@ struct ward_store {
 	int events_appended;   /* in the open transaction */
 	ward_merkle_frontier frontier; /* valid while in_tx && frontier_loaded */
 	int frontier_loaded;
+	/* The last ward_store_commit failed in the COMMIT itself: the change may
+	 * still be durable (a WAL commit record can reach the disk before the
+	 * sync fails), so callers must not undo side effects outside the
+	 * database. */
+	int commit_uncertain;
 };
 
 /* Records the SQLite error of `s` as WARD_EDB (WARD_EBUSY for lock timeouts),

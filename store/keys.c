@@ -293,6 +293,21 @@ done:
 	return 0;
 }
 
+/* 1 when the keys table holds key_id, 0 when it does not, -1 when the store
+ * cannot tell (then the caller must assume it might). */
+static int key_known(ward_store *s, const char *key_id)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM keys WHERE key_id = ?1", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
 /*
  * Rotation: the new key files are written first, then one transaction retires
  * the old key, records the new one and the audit event carrying the old key's
@@ -307,7 +322,8 @@ int ward_keys_rotate(ward_store *s, const ward_actor *who, char new_key_id[33])
 	ward_buf msg, keys_dir;
 	sqlite3_stmt *st = NULL;
 	json_t *details = NULL;
-	int rc, files_written = 0;
+	char key_path[WARD_MAX_PATH_LEN], pub_path[WARD_MAX_PATH_LEN];
+	int rc, files_written = 0, commit_tried = 0;
 
 	new_key_id[0] = '\0';
 	ward_buf_init(&msg, 1024);
@@ -325,6 +341,13 @@ int ward_keys_rotate(ward_store *s, const ward_actor *who, char new_key_id[33])
 	    (rc = ward_sign(sig, s->signer, msg.ptr, msg.len)) < 0 ||
 	    (rc = ward_base64_encode(&sig64, sig, sizeof(sig))) < 0)
 		goto done;
+	/* The paths to remove on failure are built before anything is written,
+	 * so the cleanup itself cannot fail for lack of memory. */
+	if (snprintf(key_path, sizeof(key_path), "%s/keys/%s.key", s->home, id) >= (int)sizeof(key_path) ||
+	    snprintf(pub_path, sizeof(pub_path), "%s/keys/%s.pub", s->home, id) >= (int)sizeof(pub_path)) {
+		rc = ward_error_set(WARD_ETOOBIG, "home path too long");
+		goto done;
+	}
 	if ((rc = ward_buf_printf(&keys_dir, "%s/keys", s->home)) < 0 ||
 	    (rc = ward_keys_write_files(keys_dir.ptr, nk, id)) < 0)
 		goto done;
@@ -356,6 +379,7 @@ int ward_keys_rotate(ward_store *s, const ward_actor *who, char new_key_id[33])
 	old = s->signer;
 	s->signer = nk;
 	memcpy(s->key_id, id, sizeof(id));
+	commit_tried = 1;
 	if ((rc = ward_store_commit(s)) < 0) {
 		s->signer = old;
 		memcpy(s->key_id, old_id, sizeof(old_id));
@@ -367,13 +391,13 @@ int ward_keys_rotate(ward_store *s, const ward_actor *who, char new_key_id[33])
 done:
 	if (rc < 0) {
 		ward_store_rollback(s);
-		if (files_written) {
-			ward_buf_reset(&keys_dir);
-			if (ward_buf_printf(&keys_dir, "%s/keys/%s.key", s->home, id) == 0)
-				unlink(keys_dir.ptr);
-			ward_buf_reset(&keys_dir);
-			if (ward_buf_printf(&keys_dir, "%s/keys/%s.pub", s->home, id) == 0)
-				unlink(keys_dir.ptr);
+		/* A failed COMMIT may still have reached the disk (the WAL commit
+		 * record can be written before the sync fails): then the new key is
+		 * the active one, so its files must stay. A spare key file is
+		 * harmless; a missing active key is not. */
+		if (files_written && (!commit_tried || (!s->commit_uncertain && key_known(s, id) == 0))) {
+			unlink(key_path);
+			unlink(pub_path);
 		}
 	}
 	sqlite3_finalize(st);

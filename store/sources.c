@@ -755,7 +755,7 @@ int ward_sources_import(ward_store *s, const ward_actor *who, const char *path, 
 		res->added++;
 	}
 	if (res->added) {
-		json_t *d = json_pack("{s:s, s:s, s:O, s:i}", "file", path, "sha256", res->sha256_hex, "added", added,
+		json_t *d = json_pack("{s:s, s:s, s:O, s:I}", "file", path, "sha256", res->sha256_hex, "added", added,
 				      "unchanged", (json_int_t)res->unchanged);
 		if (!d) {
 			rc = ward_error_set(WARD_ENOMEM, "out of memory");

@@ -6,7 +6,13 @@
  *   raw       the text as extracted (validated UTF-8)
  *   folded    NFKC case-fold, default-ignorables removed, whitespace collapsed,
  *             separator-split words ("i.g.n.o.r.e", "i g n o r e") rejoined
- *   skeleton  ICU uspoof confusable skeleton of folded
+ *   skeleton  ICU uspoof confusable skeleton of folded, anchored on ASCII:
+ *             every non-ASCII code point is replaced by its UTS #39 skeleton
+ *             (marks after an ASCII base dropped), mapped back to the ASCII
+ *             character with that skeleton where one exists (Cyrillic "і" ->
+ *             "i", "ⅿ" -> "m"); ASCII is kept as is, so a rule written for
+ *             folded text also matches the skeleton of a look-alike spelling
+ *             ("m" is not turned into "rn", "0" not into "O")
  *   decoded   bounded, recursive decoding of base64, hex, percent-encoded and
  *             rot13 runs and of Unicode tag characters
  *
@@ -60,17 +66,25 @@ typedef struct {
 	ward_view views[WARD_VIEW_COUNT];
 	ward_invisible *invisible;
 	size_t ninvisible;
-	size_t mixed_script_words; /* words mixing scripts (e.g. Latin + Cyrillic) */
+	size_t invisible_dropped;  /* runs past WARD_MAX_INVISIBLE_RUNS: counted, not listed */
+	size_t mixed_script_words; /* words mixing scripts (e.g. Latin + Cyrillic); mixes
+				      UTS #39 "highly restrictive" allows (Latin + Han +
+				      kana, + Hangul, + Bopomofo) do not count */
+	int decoded_truncated;     /* the decoded view hit its cap; later runs were not decoded */
 	int ascii_only;
 } ward_normalized;
 
 /* Normalizes `len` bytes. Invalid UTF-8 is WARD_EINVAL (message names the
- * byte offset). Input over WARD_MAX_SCAN_BYTES is WARD_ETOOBIG. */
+ * byte offset). Input over WARD_MAX_SCAN_BYTES is WARD_ETOOBIG, and so is a
+ * folded or skeleton view over WARD_NORMALIZE_MAX_GROWTH times the input
+ * (adversarial expansion). Free *out with ward_normalized_free. */
 int ward_normalize(ward_normalized **out, const char *text, size_t len) WARD_MUST_CHECK;
 void ward_normalized_free(ward_normalized *n);
 
-/* Strict UTF-8 validation (no overlongs, surrogates or code points > 10FFFF).
- * Returns 1 when valid; *bad_offset receives the first bad byte otherwise. */
+/* Strict UTF-8 validation (no overlongs, surrogates or code points > 10FFFF,
+ * no truncated sequences). Returns 1 when valid; otherwise 0 and, when
+ * bad_offset is not NULL, the offset of the first byte of the first
+ * ill-formed sequence. */
 int ward_utf8_valid(const char *s, size_t len, size_t *bad_offset);
 
 #endif

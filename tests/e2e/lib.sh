@@ -21,6 +21,7 @@ for tool in jq sqlite3 openssl sha256sum stat; do
 	command -v "$tool" >/dev/null || { echo "FAIL: $E2E_NAME needs '$tool'" >&2; exit 1; }
 done
 [ -x "$RAGWARD_BIN" ] || { echo "FAIL: RAGWARD_BIN '$RAGWARD_BIN' is not an executable" >&2; exit 1; }
+RAGWARD_BIN=$(cd "$(dirname "$RAGWARD_BIN")" && pwd)/$(basename "$RAGWARD_BIN")
 
 mkdir -p "$RAGWARD_TEST_TMP"
 E2E_DIR=$(mktemp -d "$RAGWARD_TEST_TMP/$E2E_NAME.XXXXXX")
@@ -33,11 +34,15 @@ e2e_cleanup() {
 	if [ "$rc" -ne 0 ] && [ -n "${E2E_KEEP:-}" ]; then
 		echo "kept scratch directory $E2E_DIR" >&2
 	else
+		chmod -R u+rwX "$E2E_DIR" 2>/dev/null || true
 		rm -rf "$E2E_DIR"
 	fi
 	exit "$rc"
 }
 trap e2e_cleanup EXIT
+# Any command failing outside a helper's checks is reported with its line.
+set -E
+trap 'printf "FAIL [%s]: line %s: command failed (exit %s): %s\n" "$E2E_NAME" "$LINENO" "$?" "$BASH_COMMAND" >&2' ERR
 
 # Never touch the real user's ~/.ragward, and never inherit a home.
 unset RAGWARD_HOME
@@ -149,7 +154,7 @@ json_eq() {
 # json_keys FILE JQ_EXPR "k1 k2 ...": the object at JQ_EXPR has exactly these keys.
 json_keys() {
 	local f=$1 expr=$2 want got
-	want=$(printf '%s\n' $3 | sort | paste -sd' ')
+	want=$(tr -s ' \t\n' '\n' <<<"$3" | sed '/^$/d' | sort | paste -sd' ')
 	got=$(jq -r "$expr | keys | sort | join(\" \")" "$f" 2>&1) || { e2e_dump; fail "jq keys of '$expr' failed: $got"; }
 	if [ "$got" != "$want" ]; then
 		e2e_dump
@@ -191,11 +196,11 @@ fresh_home() {
 	printf '%s/home\n' "$d"
 }
 
-# init_home [--by WHO]: prints the path of a new, initialised home.
+# init_home: prints the path of a new home initialised by 'admin'.
 init_home() {
 	local h
 	h=$(fresh_home)
-	expect_exit 0 rw --home "$h" init --by "${1:-admin}"
+	expect_exit 0 rw --home "$h" init --by admin
 	printf '%s\n' "$h"
 }
 
