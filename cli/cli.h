@@ -70,10 +70,24 @@ int cli_parse_id(const char *s, long long *out);
 /* Resolves --by: the given name, else the OS user. */
 void cli_actor(ward_actor *a, const char *by, char *buf, size_t buflen);
 
+/* The rule directory: `given` when not NULL, else $RAGWARD_RULES, else
+ * /usr/share/ragward/rules/injection, else ./rules/injection, else the rules of
+ * the source tree this binary was built from. */
+const char *cli_rules_dir(const char *given);
+
+/* Where compiled rule databases are cached: HOME/cache when the home exists,
+ * else $XDG_CACHE_HOME/ragward or ~/.cache/ragward (created 0700). NULL when
+ * none can be made: then nothing is cached. */
+const char *cli_cache_dir(const cli_ctx *ctx);
+
 /* The command groups (cli/cmd_*.c). */
 extern const cli_command cli_cmds_init[];
 extern const cli_command cli_cmds_keys[];
 extern const cli_command cli_cmds_sources[];
 extern const cli_command cli_cmds_audit[];
+extern const cli_command cli_cmds_ingest[];
+extern const cli_command cli_cmds_scan[];
+extern const cli_command cli_cmds_rules[];
+extern const cli_command cli_cmds_quarantine[];
 
 #endif

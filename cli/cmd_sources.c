@@ -8,20 +8,23 @@
 #include "ragward/alloc.h"
 #include "ragward/sources.h"
 #include "cli/cli.h"
+#include "core/limits.h"
 #include "core/banned.h"
 
 static json_t *source_json(const ward_source *s)
 {
 	json_t *labels = json_loads(s->labels ? s->labels : "[]", 0, NULL);
+	json_t *seeds = json_loads(s->seeds ? s->seeds : "[]", 0, NULL);
 
-	return json_pack("{s:I, s:s, s:s, s:s, s:s, s:o, s:b, s:s, s:s, s:s, s:I, s:s, s:s?, s:s?, s:o?, s:s?, s:s?}",
+	return json_pack("{s:I, s:s, s:s, s:s, s:s, s:o, s:b, s:s, s:s, s:s, s:I, s:s, s:s?, s:s?, s:o?, s:s?, s:s?, "
+			 "s:o}",
 			 "id", (json_int_t)s->id, "name", s->name, "kind", ward_kind_name(s->kind), "pattern", s->pattern,
 			 "trust", ward_trust_name(s->trust), "labels", labels ? labels : json_array(), "allow_private",
 			 s->allow_private, "state", s->state, "origin", s->origin, "requested_by", s->requested_by,
 			 "requested_uid", (json_int_t)s->requested_uid, "requested_at", s->requested_at, "reason",
 			 s->reason, "decided_by", s->decided_by, "decided_uid",
 			 s->decided_by ? json_integer(s->decided_uid) : NULL, "decided_at", s->decided_at, "note",
-			 s->note);
+			 s->note, "seeds", seeds ? seeds : json_array());
 }
 
 static void source_say(const ward_source *s)
@@ -39,7 +42,9 @@ static int cmd_request(cli_ctx *ctx, int argc, char **argv)
 		{"kind", required_argument, NULL, 'k'},   {"trust", required_argument, NULL, 't'},
 		{"labels", required_argument, NULL, 'l'}, {"allow-private", no_argument, NULL, 'p'},
 		{"by", required_argument, NULL, 'b'},     {"reason", required_argument, NULL, 'r'},
-		{"json", no_argument, NULL, 'j'},         {NULL, 0, NULL, 0}};
+		{"json", no_argument, NULL, 'j'},         {"seed", required_argument, NULL, 's'},
+		{NULL, 0, NULL, 0}};
+	const char *seeds[WARD_MAX_SEEDS];
 	ward_source_request req;
 	const char *by = NULL;
 	char namebuf[256];
@@ -73,6 +78,11 @@ static int cmd_request(cli_ctx *ctx, int argc, char **argv)
 		case 'r':
 			req.reason = optarg;
 			break;
+		case 's':
+			if (req.nseeds >= WARD_MAX_SEEDS)
+				return cli_usage(ctx, "more than %d --seed options", WARD_MAX_SEEDS);
+			seeds[req.nseeds++] = optarg;
+			break;
 		case 'j':
 			break;
 		default:
@@ -81,6 +91,7 @@ static int cmd_request(cli_ctx *ctx, int argc, char **argv)
 	}
 	if (argc - optind != 2)
 		return cli_usage(ctx, "usage: ragward sources request NAME PATTERN [options]");
+	req.seeds = seeds;
 	req.name = argv[optind];
 	req.pattern = argv[optind + 1];
 	cli_actor(&who, by, namebuf, sizeof(namebuf));
@@ -261,7 +272,8 @@ static int cmd_import(cli_ctx *ctx, int argc, char **argv)
 static const char source_json_help[] =
 	"  --json     print the source: {\"id\", \"name\", \"kind\", \"pattern\", \"trust\", \"labels\",\n"
 	"             \"allow_private\", \"state\", \"origin\", \"requested_by\", \"requested_uid\",\n"
-	"             \"requested_at\", \"reason\", \"decided_by\", \"decided_uid\", \"decided_at\", \"note\"}\n";
+	"             \"requested_at\", \"reason\", \"decided_by\", \"decided_uid\", \"decided_at\", \"note\",\n"
+	"             \"seeds\"}\n";
 
 #define DECIDE_HELP(what)                                                                                           \
 	what "\n\n  --by WHO     the reviewer (default: the OS user; the OS uid is recorded too)\n"                \
@@ -270,7 +282,7 @@ static const char source_json_help[] =
 const cli_command cli_cmds_sources[] = {
 	{"sources", "request", CMD_STORE_SIGN, cmd_request,
 	 "sources request NAME PATTERN [--kind https|http|file] [--trust high|standard|low] [--labels a,b]"
-	 " [--allow-private] [--by WHO] [--reason TEXT] [--json]",
+	 " [--allow-private] [--seed URL]... [--by WHO] [--reason TEXT] [--json]",
 	 "ask for a new source; prints its id (state 'requested')",
 	 "PATTERN is a URL prefix (https://docs.example.com/guide/), a host with its\n"
 	 "subdomains (https://*.example.com/) or, with --kind file, a directory. URLs are\n"
@@ -281,6 +293,7 @@ const cli_command cli_cmds_sources[] = {
 	 "  --trust T        high, standard (default) or low\n"
 	 "  --labels a,b     access labels (lowercase letters, digits, '-', '_', '.')\n"
 	 "  --allow-private  allow fetching from loopback/private addresses (tests, intranets)\n"
+	 "  --seed URL       a page 'ingest --all' fetches besides PATTERN (repeatable; must be covered by it)\n"
 	 "  --by WHO         the requester (default: the OS user)\n"
 	 "  --reason TEXT    why the source is needed\n"},
 	{"sources", "approve", CMD_STORE_SIGN, cmd_approve, "sources approve ID [--by WHO] [--note TEXT] [--json]",

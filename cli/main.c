@@ -17,11 +17,13 @@
 
 #include "ragward/alloc.h"
 #include "ragward/log.h"
+#include "ragward/scan.h"
 #include "ragward/store.h"
 #include "cli/cli.h"
 #include "core/banned.h"
 
-static const cli_command *const groups[] = {cli_cmds_init, cli_cmds_keys, cli_cmds_sources, cli_cmds_audit};
+static const cli_command *const groups[] = {cli_cmds_init,  cli_cmds_sources, cli_cmds_ingest, cli_cmds_scan,
+					    cli_cmds_quarantine, cli_cmds_rules, cli_cmds_keys, cli_cmds_audit};
 
 int cli_exit_for(int code)
 {
@@ -142,6 +144,48 @@ void cli_actor(ward_actor *a, const char *by, char *buf, size_t buflen)
 	(void)ward_actor_os(a, buf, buflen);
 	if (by)
 		a->name = by;
+}
+
+const char *cli_rules_dir(const char *given)
+{
+	const char *d = given ? given : ward_ruleset_default_dir();
+	struct stat sb;
+
+	if (given || getenv("RAGWARD_RULES") || (stat(d, &sb) == 0 && S_ISDIR(sb.st_mode)))
+		return d;
+#ifdef RAGWARD_BUILD_RULES_DIR
+	if (stat(RAGWARD_BUILD_RULES_DIR, &sb) == 0 && S_ISDIR(sb.st_mode))
+		return RAGWARD_BUILD_RULES_DIR;
+#endif
+	return d;
+}
+
+static int mkdir_private(const char *path)
+{
+	struct stat sb;
+
+	if (mkdir(path, 0700) == 0)
+		return 0;
+	return (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) ? 0 : -1;
+}
+
+const char *cli_cache_dir(const cli_ctx *ctx)
+{
+	static char dir[4096];
+	const char *xdg = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
+	struct stat sb;
+
+	if (ctx->home && stat(ctx->home, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		snprintf(dir, sizeof(dir), "%s/cache", ctx->home);
+		return mkdir_private(dir) == 0 ? dir : NULL;
+	}
+	if (xdg && *xdg)
+		snprintf(dir, sizeof(dir), "%s/ragward", xdg);
+	else if (h && *h && (snprintf(dir, sizeof(dir), "%s/.cache", h), mkdir_private(dir) == 0))
+		snprintf(dir, sizeof(dir), "%s/.cache/ragward", h);
+	else
+		return NULL;
+	return mkdir_private(dir) == 0 ? dir : NULL;
 }
 
 static void log_to_stderr(void *ctx, ward_log_level level, const char *msg)

@@ -13,6 +13,7 @@
 #define WARD_MAX_REASON_LEN 4096       /* --reason / --note */
 #define WARD_MAX_LABELS 32             /* labels per source */
 #define WARD_MAX_LABEL_LEN 64          /* one label */
+#define WARD_MAX_SEEDS 256             /* seed URLs per http(s) source */
 
 /* Files ragward reads. */
 #define WARD_MAX_KEY_FILE (16 * 1024)          /* a PEM key */

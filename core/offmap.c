@@ -60,8 +60,8 @@ int ward_offmap_add(ward_offmap *m, size_t dst, size_t src)
 		last = &m->a[m->n - 1];
 		if (dst < last->dst || src < last->src)
 			return ward_error_set(WARD_EINVAL,
-					      "offset map: anchor (%zu, %zu) goes backwards from (%zu, %zu)", dst,
-					      src, last->dst, last->src);
+			                      "offset map: anchor (%zu, %zu) goes backwards from (%zu, %zu)", dst, src,
+			                      last->dst, last->src);
 		/* Already implied by the previous anchor's diagonal. */
 		if (dst - last->dst == src - last->src)
 			return 0;

@@ -22,6 +22,8 @@
 #include "ragward/fetch.h"
 #include "ragward/ingest.h"
 #include "ragward/log.h"
+#include "ragward/normalize.h"
+#include "ragward/scandoc.h"
 #include "ragward/sources.h"
 #include "ragward/typegate.h"
 #include "ragward/verdict.h"
@@ -104,51 +106,6 @@ static void findings_to_rows(ward_finding_in *rows, const ward_findings *f)
 	}
 }
 
-/*
- * Scans the visible text and every hidden channel. Findings in visible text
- * carry offsets into the extracted text (mapped to the original bytes when
- * stored); segment findings are shifted to the segment's source range.
- */
-static int scan_document(const ward_ruleset *rs, const ward_extracted *x, ward_findings *visible,
-			 ward_findings *segments)
-{
-	int rc;
-
-	if ((rc = ward_scan_text(rs, WARD_CH_VISIBLE, x->text, x->len, visible)) < 0)
-		return rc;
-	for (size_t i = 0; i < x->nsegments; i++) {
-		size_t before = segments->n;
-		if ((rc = ward_scan_text(rs, x->segments[i].channel, x->segments[i].text, x->segments[i].len,
-					 segments)) < 0)
-			return rc;
-		for (size_t j = before; j < segments->n; j++) {
-			segments->items[j].start = x->segments[i].src_start;
-			segments->items[j].end = x->segments[i].src_end;
-		}
-	}
-	return 0;
-}
-
-/* Merges b into a (moving the findings). */
-static int findings_merge(ward_findings *a, ward_findings *b)
-{
-	for (size_t i = 0; i < b->n; i++) {
-		if (a->n == a->cap) {
-			size_t cap = a->cap ? a->cap * 2 : 16;
-			ward_finding *grown = ward_realloc(a->items, cap * sizeof(*grown));
-			if (!grown)
-				return ward_error_set(WARD_ENOMEM, "out of memory");
-			a->items = grown;
-			a->cap = cap;
-		}
-		a->items[a->n++] = b->items[i];
-		memset(&b->items[i], 0, sizeof(b->items[i]));
-	}
-	a->incomplete |= b->incomplete;
-	b->n = 0;
-	return 0;
-}
-
 static int fetch_target(ward_fetch_result **fr, ward_store *s, const ward_source *src, const char *target,
 			const ward_ingest_opts *o)
 {
@@ -178,6 +135,237 @@ static int fetch_target(ward_fetch_result **fr, ward_store *s, const ward_source
 	return rc;
 }
 
+/*
+ * The strip action: invisible characters (tag characters, zero-width
+ * characters inside words, bidi controls, variation-selector runs, private
+ * use) are removed from a chunk's served text. Which characters count is the
+ * normalizer's inventory, so legitimate uses (emoji ZWJ sequences, flags,
+ * Persian ZWNJ) stay. The signature covers the stripped text; the removal is
+ * recorded as the document's findings, with offsets.
+ */
+static int strip_invisible(char **out, size_t *out_len, size_t *removed, const char *text, size_t len)
+{
+	ward_normalized *n = NULL;
+	ward_buf b;
+	size_t pos = 0;
+	int rc;
+
+	*out = NULL;
+	*out_len = 0;
+	ward_buf_init(&b, len + 1);
+	if ((rc = ward_normalize(&n, text, len)) < 0)
+		goto done;
+	for (size_t i = 0; i < n->ninvisible; i++) {
+		const ward_invisible *v = &n->invisible[i];
+		if (v->start < pos || v->end > len)
+			continue;
+		if ((rc = ward_buf_append(&b, text + pos, v->start - pos)) < 0)
+			goto done;
+		*removed += v->count;
+		pos = v->end;
+	}
+	if ((rc = ward_buf_append(&b, text + pos, len - pos)) < 0 || (rc = ward_buf_detach(&b, out, out_len)) < 0)
+		goto done;
+done:
+	if (rc < 0)
+		ward_error_set(rc, "stripping invisible characters: %s", rc == WARD_ENOMEM ? "out of memory" : "failed");
+	ward_normalized_free(n);
+	ward_buf_dispose(&b);
+	return rc;
+}
+
+/*
+ * 5. Scan and decide, 6. chunk, 7. sign and store in one transaction: the
+ * stages after extraction, for a document or a feed item. Sets the item's
+ * outcome; returns an error only when the store itself failed.
+ */
+static int judge_and_store(ward_store *s, const ward_actor *who, const ward_ingest_opts *o, const ward_source *src,
+			   ward_doc_in *doc, const ward_extracted *x, ward_ingest_item *item)
+{
+	ward_findings found;
+	ward_chunk *chunks = NULL;
+	ward_chunk_in *cin = NULL;
+	char **stripped = NULL;
+	size_t nstripped = 0, nchunks = 0;
+	ward_finding_in *fin = NULL;
+	ward_policy policy;
+	ward_verdict verdict = WARD_VERDICT_ACCEPT;
+	ward_doc_outcome outcome;
+	double score = 0;
+	int rc = 0;
+
+	ward_findings_init(&found);
+	if (o->rules) {
+		if ((rc = ward_scan_document(o->rules, x, &found)) < 0) {
+			rc = item_from_error(item, rc);
+			goto done;
+		}
+		ward_policy_default(&policy);
+		ward_verdict_decide(&verdict, &score, &found, (int)src->trust, &policy);
+	}
+	doc->verdict = ward_verdict_name(verdict);
+	doc->score = score;
+	if (found.n) {
+		if (!(fin = ward_calloc(found.n, sizeof(*fin)))) {
+			rc = ward_error_set(WARD_ENOMEM, "out of memory");
+			goto done;
+		}
+		findings_to_rows(fin, &found);
+		doc->findings = fin;
+		doc->nfindings = found.n;
+	}
+	if (verdict == WARD_VERDICT_REJECT) {
+		char why[128];
+		snprintf(why, sizeof(why), "verdict reject (score %.1f, %zu findings)", score, found.n);
+		if ((rc = ward_documents_record_reject(s, who, doc, why)) < 0)
+			goto done;
+		rc = item_set(item, WARD_INGEST_REJECTED, why);
+		goto done;
+	}
+
+	/* 6. Chunk, 7. sign and store in one transaction. */
+	if ((rc = ward_chunk_text(&chunks, &nchunks, x, NULL)) < 0) {
+		rc = item_from_error(item, rc);
+		goto done;
+	}
+	if (nchunks && !(cin = ward_calloc(nchunks, sizeof(*cin)))) {
+		rc = ward_error_set(WARD_ENOMEM, "out of memory");
+		goto done;
+	}
+	if (verdict == WARD_VERDICT_STRIP && nchunks && !(stripped = ward_calloc(nchunks, sizeof(*stripped)))) {
+		rc = ward_error_set(WARD_ENOMEM, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < nchunks; i++) {
+		cin[i].heading_path = chunks[i].heading_path;
+		cin[i].char_start = chunks[i].start;
+		cin[i].char_end = chunks[i].end;
+		cin[i].text = x->text + chunks[i].start;
+		cin[i].len = chunks[i].end - chunks[i].start;
+		if (stripped) {
+			if ((rc = strip_invisible(&stripped[i], &cin[i].len, &nstripped, cin[i].text, cin[i].len)) < 0)
+				goto done;
+			cin[i].text = stripped[i];
+		}
+	}
+	doc->chunks = cin;
+	doc->nchunks = nchunks;
+	if ((rc = ward_documents_store(s, who, doc, &outcome, &item->document_id, &item->version)) < 0)
+		goto done;
+	switch (outcome) {
+	case WARD_DOC_NEW:
+	case WARD_DOC_UPDATED: {
+		char why[128];
+		snprintf(why, sizeof(why), "verdict %s (score %.1f, %zu findings%s)", ward_verdict_name(verdict), score,
+			 found.n, nstripped ? ", invisible characters stripped" : "");
+		rc = item_set(item, outcome == WARD_DOC_NEW ? WARD_INGEST_NEW : WARD_INGEST_UPDATED,
+			      verdict == WARD_VERDICT_ACCEPT ? NULL : why);
+		break;
+	}
+	case WARD_DOC_UNCHANGED:
+		rc = item_set(item, WARD_INGEST_UNCHANGED, NULL);
+		break;
+	case WARD_DOC_QUARANTINED: {
+		char why[128];
+		snprintf(why, sizeof(why), "verdict quarantine (score %.1f, %zu findings)", score, found.n);
+		rc = item_set(item, WARD_INGEST_QUARANTINED, why);
+		break;
+	}
+	}
+done:
+	for (size_t i = 0; stripped && i < nchunks; i++)
+		ward_free(stripped[i]);
+	ward_free(stripped);
+	ward_free(fin);
+	ward_free(cin);
+	ward_chunks_free(chunks, nchunks);
+	ward_findings_dispose(&found);
+	return rc;
+}
+
+/*
+ * An RSS/Atom feed: every item becomes its own document, identified by the
+ * feed URL plus a fragment derived from the item's link (or title and date),
+ * so an item keeps its identity and versions across runs. The feed's outcome
+ * summarises its items.
+ */
+static int ingest_feed(ward_store *s, const ward_actor *who, const ward_ingest_opts *o, const ward_source *src,
+		       ward_doc_in *doc, const ward_gate_result *gate, ward_ingest_item *item)
+{
+	ward_feed_item *items = NULL;
+	size_t n = 0, counts[6] = {0};
+	char why[160];
+	int rc;
+
+	if ((rc = ward_extract_feed(&items, &n, gate->utf8, gate->utf8_len)) < 0)
+		return item_from_error(item, rc);
+	for (size_t i = 0; i < n; i++) {
+		ward_ingest_item sub;
+		ward_doc_in d = *doc;
+		uint8_t h[WARD_SHA256_LEN];
+		char hex[2 * WARD_SHA256_LEN + 1], *uri = NULL, *final = NULL;
+		ward_buf key;
+
+		memset(&sub, 0, sizeof(sub));
+		ward_buf_init(&key, 3 * WARD_MAX_URL_LEN);
+		if (ward_buf_printf(&key, "%s\n%s\n%s", items[i].link ? items[i].link : "",
+				    items[i].link ? "" : (items[i].title ? items[i].title : ""),
+				    items[i].link ? "" : (items[i].date ? items[i].date : "")) < 0 ||
+		    (rc = ward_sha256(h, key.ptr, key.len)) < 0) {
+			ward_buf_dispose(&key);
+			rc = rc < 0 ? rc : ward_error_set(WARD_ENOMEM, "out of memory");
+			goto done;
+		}
+		ward_buf_dispose(&key);
+		ward_hex_encode_to(hex, h, 8);
+		ward_buf_init(&key, 2 * WARD_MAX_URL_LEN);
+		if (ward_buf_printf(&key, "%s#item-%s", doc->uri, hex) < 0 || ward_buf_detach(&key, &uri, NULL) < 0 ||
+		    ward_buf_printf(&key, "%s#item-%s", doc->final_url, hex) < 0 ||
+		    ward_buf_detach(&key, &final, NULL) < 0) {
+			ward_buf_dispose(&key);
+			ward_free(uri);
+			rc = ward_error_set(WARD_ENOMEM, "out of memory");
+			goto done;
+		}
+		ward_buf_dispose(&key);
+		d.uri = uri;
+		d.final_url = final;
+		d.title = items[i].title ? items[i].title : "";
+		/* An item's identity is its own bytes within the feed: hash what
+		 * it contributes, so other items changing leave it unchanged. */
+		if ((rc = ward_sha256(d.byte_sha256, items[i].content ? items[i].content->text : "",
+				      items[i].content ? items[i].content->len : 0)) < 0) {
+			ward_free(uri);
+			ward_free(final);
+			goto done;
+		}
+		d.keep_bytes = 0;
+		if (items[i].content)
+			rc = judge_and_store(s, who, o, src, &d, items[i].content, &sub);
+		else
+			rc = item_set(&sub, WARD_INGEST_REJECTED, "feed item without content");
+		ward_free(uri);
+		ward_free(final);
+		if (rc < 0) {
+			ward_ingest_item_dispose(&sub);
+			goto done;
+		}
+		counts[sub.outcome]++;
+		ward_ingest_item_dispose(&sub);
+	}
+	snprintf(why, sizeof(why), "feed: %zu items (%zu new, %zu updated, %zu unchanged, %zu quarantined, %zu rejected)",
+		 n, counts[0], counts[1], counts[2], counts[3], counts[4]);
+	rc = item_set(item, counts[WARD_INGEST_NEW]           ? WARD_INGEST_NEW
+			    : counts[WARD_INGEST_UPDATED]     ? WARD_INGEST_UPDATED
+			    : counts[WARD_INGEST_QUARANTINED] ? WARD_INGEST_QUARANTINED
+			    : counts[WARD_INGEST_REJECTED] && !counts[WARD_INGEST_UNCHANGED] ? WARD_INGEST_REJECTED
+							      : WARD_INGEST_UNCHANGED,
+		      why);
+done:
+	ward_feed_items_free(items, n);
+	return rc;
+}
+
 int ward_ingest_one(ward_store *s, const ward_actor *who, const char *target, const ward_ingest_opts *o,
 		    ward_ingest_item *item)
 {
@@ -185,24 +373,14 @@ int ward_ingest_one(ward_store *s, const ward_actor *who, const char *target, co
 	ward_fetch_result *fr = NULL;
 	ward_gate_result gate;
 	ward_extracted *x = NULL;
-	ward_findings found, seg;
-	ward_chunk *chunks = NULL;
-	ward_chunk_in *cin = NULL;
-	ward_finding_in *fin = NULL;
 	ward_doc_in doc;
-	ward_policy policy;
-	ward_verdict verdict = WARD_VERDICT_ACCEPT;
 	ward_doc_outcome outcome;
-	size_t nchunks = 0;
-	double score = 0;
 	int rc;
 
 	memset(item, 0, sizeof(*item));
 	memset(&src, 0, sizeof(src));
 	memset(&gate, 0, sizeof(gate));
 	memset(&doc, 0, sizeof(doc));
-	ward_findings_init(&found);
-	ward_findings_init(&seg);
 	if (!(item->target = ward_strdup(target)))
 		return ward_error_set(WARD_ENOMEM, "out of memory");
 
@@ -266,91 +444,18 @@ int ward_ingest_one(ward_store *s, const ward_actor *who, const char *target, co
 		goto done;
 	}
 
-	/* 4. Extract, 5. scan and decide. */
+	/* 4. Extract (a feed: each item is its own document), then 5-7. */
+	if (gate.type == WARD_TYPE_FEED) {
+		rc = ingest_feed(s, who, o, &src, &doc, &gate, item);
+		goto done;
+	}
 	if ((rc = ward_extract(&x, gate.utf8, gate.utf8_len, gate.type)) < 0) {
 		rc = item_from_error(item, rc);
 		goto done;
 	}
 	doc.title = x->title;
-	if (o->rules) {
-		if ((rc = scan_document(o->rules, x, &found, &seg)) < 0) {
-			rc = item_from_error(item, rc);
-			goto done;
-		}
-		/* Visible findings point into the extracted text: map them to the
-		 * original bytes, as segment findings already are. */
-		for (size_t i = 0; i < found.n; i++) {
-			found.items[i].start = ward_offmap_lookup(&x->map, found.items[i].start);
-			found.items[i].end = ward_offmap_lookup(&x->map, found.items[i].end);
-		}
-		ward_policy_default(&policy);
-		if ((rc = findings_merge(&found, &seg)) < 0)
-			goto done;
-		ward_verdict_decide(&verdict, &score, &found, (int)src.trust, &policy);
-	}
-	doc.verdict = ward_verdict_name(verdict);
-	doc.score = score;
-	if (found.n) {
-		if (!(fin = ward_calloc(found.n, sizeof(*fin)))) {
-			rc = ward_error_set(WARD_ENOMEM, "out of memory");
-			goto done;
-		}
-		findings_to_rows(fin, &found);
-		doc.findings = fin;
-		doc.nfindings = found.n;
-	}
-	if (verdict == WARD_VERDICT_REJECT) {
-		char why[128];
-		snprintf(why, sizeof(why), "verdict reject (score %.1f, %zu findings)", score, found.n);
-		if ((rc = ward_documents_record_reject(s, who, &doc, why)) < 0)
-			goto done;
-		rc = item_set(item, WARD_INGEST_REJECTED, why);
-		goto done;
-	}
-
-	/* 6. Chunk, 7. sign and store in one transaction. */
-	if ((rc = ward_chunk_text(&chunks, &nchunks, x, NULL)) < 0) {
-		rc = item_from_error(item, rc);
-		goto done;
-	}
-	if (nchunks && !(cin = ward_calloc(nchunks, sizeof(*cin)))) {
-		rc = ward_error_set(WARD_ENOMEM, "out of memory");
-		goto done;
-	}
-	for (size_t i = 0; i < nchunks; i++) {
-		cin[i].heading_path = chunks[i].heading_path;
-		cin[i].char_start = chunks[i].start;
-		cin[i].char_end = chunks[i].end;
-		cin[i].text = x->text + chunks[i].start;
-		cin[i].len = chunks[i].end - chunks[i].start;
-	}
-	doc.chunks = cin;
-	doc.nchunks = nchunks;
-	if ((rc = ward_documents_store(s, who, &doc, &outcome, &item->document_id, &item->version)) < 0)
-		goto done;
-	switch (outcome) {
-	case WARD_DOC_NEW:
-		rc = item_set(item, WARD_INGEST_NEW, NULL);
-		break;
-	case WARD_DOC_UPDATED:
-		rc = item_set(item, WARD_INGEST_UPDATED, NULL);
-		break;
-	case WARD_DOC_UNCHANGED:
-		rc = item_set(item, WARD_INGEST_UNCHANGED, NULL);
-		break;
-	case WARD_DOC_QUARANTINED: {
-		char why[128];
-		snprintf(why, sizeof(why), "verdict quarantine (score %.1f, %zu findings)", score, found.n);
-		rc = item_set(item, WARD_INGEST_QUARANTINED, why);
-		break;
-	}
-	}
+	rc = judge_and_store(s, who, o, &src, &doc, x, item);
 done:
-	ward_free(fin);
-	ward_free(cin);
-	ward_chunks_free(chunks, nchunks);
-	ward_findings_dispose(&found);
-	ward_findings_dispose(&seg);
 	ward_extracted_free(x);
 	ward_gate_result_dispose(&gate);
 	ward_fetch_result_free(fr);
@@ -380,15 +485,31 @@ int ward_ingest_source_targets(ward_store *s, int64_t source_id, char ***targets
 	}
 	if (src.kind == WARD_KIND_FILE) {
 		rc = ward_fetch_list_files(targets, n, src.pattern, WARD_MAX_BATCH_TARGETS);
-	} else if (strstr(src.pattern, "://*.") == NULL) {
-		char **one = ward_calloc(1, sizeof(*one));
-		if (!one || !(one[0] = ward_strdup(src.pattern))) {
-			ward_free(one);
+	} else {
+		/* The pattern URL itself (a wildcard host has none), then the seeds. */
+		json_t *seeds = json_loads(src.seeds ? src.seeds : "[]", 0, NULL);
+		size_t ns = json_array_size(seeds), k = 0, i;
+		char **list = ward_calloc(ns + 1, sizeof(*list));
+		json_t *v;
+
+		if (!seeds || !list) {
+			json_decref(seeds);
+			ward_free(list);
 			rc = ward_error_set(WARD_ENOMEM, "out of memory");
 			goto done;
 		}
-		*targets = one;
-		*n = 1;
+		if (strstr(src.pattern, "://*.") == NULL && !(list[k++] = ward_strdup(src.pattern)))
+			rc = ward_error_set(WARD_ENOMEM, "out of memory");
+		json_array_foreach(seeds, i, v) if (rc == 0 && json_is_string(v) &&
+						     !(list[k++] = ward_strdup(json_string_value(v))))
+			rc = ward_error_set(WARD_ENOMEM, "out of memory");
+		json_decref(seeds);
+		if (rc < 0) {
+			ward_ingest_targets_free(list, k);
+			goto done;
+		}
+		*targets = list;
+		*n = k;
 	}
 done:
 	ward_source_dispose(&src);

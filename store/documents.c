@@ -315,6 +315,30 @@ out:
 	return rc;
 }
 
+/* 1 when the last rejection recorded for `uri` was of the same bytes under the
+ * same rule set, 0 when not, or an error. */
+static int same_rejection(ward_store *s, const char *uri, const char *sha_hex, const char *ruleset)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, same = 0;
+
+	if ((rc = ward_db_prepare(s, &st,
+				  "SELECT json_extract(details, '$.sha256') = ?2 AND json_extract(details, '$.ruleset_sha256')"
+				  " = ?3 FROM audit_events WHERE subject = ?1 AND action = 'document.reject'"
+				  " ORDER BY seq DESC LIMIT 1")) < 0)
+		return rc;
+	ward_db_bind_text(st, 1, uri);
+	ward_db_bind_text(st, 2, sha_hex);
+	ward_db_bind_text(st, 3, ruleset);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		same = sqlite3_column_int(st, 0) == 1;
+	else if (rc != SQLITE_DONE)
+		same = ward_db_fail(s, "reading earlier rejections");
+	sqlite3_finalize(st);
+	return same;
+}
+
 int ward_documents_record_reject(ward_store *s, const ward_actor *who, const ward_doc_in *in, const char *reason)
 {
 	json_t *details;
@@ -329,6 +353,13 @@ int ward_documents_record_reject(ward_store *s, const ward_actor *who, const war
 		return ward_error_set(WARD_ENOMEM, "out of memory");
 	if ((rc = ward_store_begin(s)) < 0)
 		goto done;
+	/* A cron run that meets the same rejected bytes again under the same
+	 * rules has nothing new to record. */
+	if ((rc = same_rejection(s, in->uri, hex, in->ruleset_sha256 ? in->ruleset_sha256 : "none")) != 0) {
+		ward_store_rollback(s);
+		rc = rc > 0 ? 0 : rc;
+		goto done;
+	}
 	if ((rc = ward_audit_append(s, who, "document.reject", in->uri, details)) < 0) {
 		ward_store_rollback(s);
 		goto done;

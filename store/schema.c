@@ -120,6 +120,7 @@ static const char schema_v1[] =
 	"  details TEXT NOT NULL,"
 	"  leaf_hash BLOB NOT NULL CHECK (length(leaf_hash) = 32)"
 	") STRICT;"
+	"CREATE INDEX audit_events_subject ON audit_events(subject, action);"
 	"CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events"
 	"  BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;"
 	"CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events"

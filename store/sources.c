@@ -163,11 +163,56 @@ done:
 	return rc;
 }
 
+/*
+ * Seeds: extra URLs of an http(s) source that `ingest --all` fetches. Each is
+ * canonicalized and must be covered by the source's own pattern, so a seed
+ * can never widen what the reviewer approved. Returns a JSON array text.
+ */
+static int seeds_json(char **out, const char *const *seeds, size_t n, const char *pattern, ward_source_kind kind)
+{
+	json_t *arr = json_array();
+	char *canon = NULL;
+	int rc = 0;
+
+	*out = NULL;
+	if (!arr)
+		return ward_error_set(WARD_ENOMEM, "out of memory");
+	if (n && kind == WARD_KIND_FILE) {
+		rc = ward_error_set(WARD_EINVAL, "seeds are for http(s) sources; a file source ingests its whole directory");
+		goto done;
+	}
+	if (n > WARD_MAX_SEEDS) {
+		rc = ward_error_set(WARD_ETOOBIG, "more than %d seeds", WARD_MAX_SEEDS);
+		goto done;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if ((rc = ward_url_canonicalize(&canon, seeds[i])) < 0)
+			goto done;
+		if (ward_pattern_covers(pattern, kind, canon) != 1) {
+			rc = ward_error_set(WARD_EINVAL, "seed '%s' is not covered by the source pattern '%s'", canon,
+					    pattern);
+			goto done;
+		}
+		if (json_array_append_new(arr, json_string(canon)) != 0) {
+			rc = ward_error_set(WARD_ENOMEM, "out of memory");
+			goto done;
+		}
+		ward_free(canon);
+		canon = NULL;
+	}
+	if (!(*out = json_dumps(arr, JSON_COMPACT)))
+		rc = ward_error_set(WARD_ENOMEM, "out of memory");
+done:
+	ward_free(canon);
+	json_decref(arr);
+	return rc;
+}
+
 /* ---- rows ------------------------------------------------------------------ */
 
 #define SOURCE_COLUMNS                                                                                              \
 	"id, name, kind, pattern, trust, labels, allow_private, state, origin, requested_by, requested_uid,"        \
-	" requested_at, reason, decided_by, decided_uid, decided_at, note"
+	" requested_at, reason, decided_by, decided_uid, decided_at, note, seeds"
 
 void ward_source_dispose(ward_source *src)
 {
@@ -184,6 +229,7 @@ void ward_source_dispose(ward_source *src)
 	ward_free(src->decided_by);
 	ward_free(src->decided_at);
 	ward_free(src->note);
+	ward_free(src->seeds);
 	memset(src, 0, sizeof(*src));
 }
 
@@ -214,7 +260,7 @@ static int source_from_row(sqlite3_stmt *st, ward_source *src)
 	    (rc = ward_db_col_dup(&src->origin, st, 8)) < 0 || (rc = ward_db_col_dup(&src->requested_by, st, 9)) < 0 ||
 	    (rc = ward_db_col_dup(&src->requested_at, st, 11)) < 0 || (rc = ward_db_col_dup(&src->reason, st, 12)) < 0 ||
 	    (rc = ward_db_col_dup(&src->decided_by, st, 13)) < 0 || (rc = ward_db_col_dup(&src->decided_at, st, 15)) < 0 ||
-	    (rc = ward_db_col_dup(&src->note, st, 16)) < 0) {
+	    (rc = ward_db_col_dup(&src->note, st, 16)) < 0 || (rc = ward_db_col_dup(&src->seeds, st, 17)) < 0) {
 		ward_source_dispose(src);
 		return rc;
 	}
@@ -311,7 +357,7 @@ static int infer_kind(const ward_source_request *req, ward_source_kind *kind)
 
 static int insert_source(ward_store *s, const ward_actor *who, const char *name, ward_source_kind kind,
 			 const char *pattern, ward_trust trust, const char *labels, int allow_private,
-			 const char *reason, int imported, const char *note, int64_t *id_out)
+			 const char *reason, int imported, const char *note, const char *seeds, int64_t *id_out)
 {
 	sqlite3_stmt *st = NULL;
 	char now[32];
@@ -321,7 +367,8 @@ static int insert_source(ward_store *s, const ward_actor *who, const char *name,
 	if ((rc = ward_db_prepare(s, &st,
 				  "INSERT INTO sources(name, kind, pattern, trust, labels, allow_private, state, origin,"
 				  " requested_by, requested_uid, requested_at, reason, decided_by, decided_uid, decided_at,"
-				  " note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)")) <
+				  " note, seeds) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
+				  " ?17)")) <
 	    0)
 		return rc;
 	ward_db_bind_text(st, 1, name);
@@ -336,6 +383,7 @@ static int insert_source(ward_store *s, const ward_actor *who, const char *name,
 	sqlite3_bind_int64(st, 10, who->uid);
 	ward_db_bind_text(st, 11, now);
 	ward_db_bind_text(st, 12, reason);
+	ward_db_bind_text(st, 17, seeds ? seeds : "[]");
 	if (imported) {
 		ward_db_bind_text(st, 13, who->name);
 		sqlite3_bind_int64(st, 14, who->uid);
@@ -371,8 +419,8 @@ static int audit_source(ward_store *s, const ward_actor *who, const char *action
 int ward_sources_request(ward_store *s, const ward_actor *who, const ward_source_request *req, int64_t *id_out)
 {
 	ward_source_kind kind;
-	char *pattern = NULL, *labels = NULL;
-	json_t *labels_json = NULL;
+	char *pattern = NULL, *labels = NULL, *seeds = NULL;
+	json_t *labels_json = NULL, *seeds_arr = NULL;
 	int rc;
 
 	*id_out = 0;
@@ -384,20 +432,22 @@ int ward_sources_request(ward_store *s, const ward_actor *who, const ward_source
 		goto done;
 	if ((rc = labels_from_csv(req->labels, &labels)) < 0)
 		goto done;
-	if (!(labels_json = json_loads(labels, 0, NULL))) {
+	if ((rc = seeds_json(&seeds, req->seeds, req->nseeds, pattern, kind)) < 0)
+		goto done;
+	if (!(labels_json = json_loads(labels, 0, NULL)) || !(seeds_arr = json_loads(seeds, 0, NULL))) {
 		rc = ward_error_set(WARD_ENOMEM, "out of memory");
 		goto done;
 	}
 	if ((rc = ward_store_begin(s)) < 0)
 		goto done;
 	if ((rc = insert_source(s, who, req->name, kind, pattern, req->trust, labels, req->allow_private, req->reason,
-				0, NULL, id_out)) < 0)
+				0, NULL, seeds, id_out)) < 0)
 		goto done;
 	if ((rc = audit_source(s, who, "source.request", *id_out,
-			       json_pack("{s:s, s:s, s:s, s:s, s:O, s:b, s:s?}", "name", req->name, "kind",
+			       json_pack("{s:s, s:s, s:s, s:s, s:O, s:b, s:s?, s:O}", "name", req->name, "kind",
 					 ward_kind_name(kind), "pattern", pattern, "trust", ward_trust_name(req->trust),
 					 "labels", labels_json, "allow_private", req->allow_private, "reason",
-					 req->reason))) < 0)
+					 req->reason, "seeds", seeds_arr))) < 0)
 		goto done;
 	rc = ward_store_commit(s);
 done:
@@ -406,8 +456,10 @@ done:
 		*id_out = 0;
 	}
 	json_decref(labels_json);
+	json_decref(seeds_arr);
 	ward_free(pattern);
 	ward_free(labels);
+	ward_free(seeds);
 	return rc;
 }
 
@@ -554,6 +606,7 @@ typedef struct {
 	char *labels;
 	int allow_private;
 	const char *reason;
+	char *seeds;
 } import_entry;
 
 static void import_entries_free(import_entry *e, size_t n)
@@ -563,6 +616,7 @@ static void import_entries_free(import_entry *e, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		ward_free(e[i].pattern);
 		ward_free(e[i].labels);
+		ward_free(e[i].seeds);
 	}
 	ward_free(e);
 }
@@ -572,7 +626,9 @@ static int import_parse_entry(json_t *obj, size_t idx, import_entry *e)
 {
 	const char *key, *kind_s = NULL, *pattern = NULL, *trust_s = NULL;
 	ward_source_request req;
-	json_t *v, *labels = NULL;
+	json_t *v, *labels = NULL, *seeds = NULL;
+	const char *seed_list[WARD_MAX_SEEDS];
+	size_t nseeds = 0;
 	int rc = 0;
 
 	memset(&req, 0, sizeof(req));
@@ -594,6 +650,8 @@ static int import_parse_entry(json_t *obj, size_t idx, import_entry *e)
 			e->allow_private = json_is_true(v);
 		else if (!strcmp(key, "reason") && json_is_string(v))
 			e->reason = json_string_value(v);
+		else if (!strcmp(key, "seeds") && json_is_array(v))
+			seeds = v;
 		else
 			return ward_error_set(WARD_EINVAL, "sources[%zu]: unknown key '%s' or wrong type", idx, key);
 	}
@@ -633,6 +691,21 @@ static int import_parse_entry(json_t *obj, size_t idx, import_entry *e)
 		}
 		rc = labels_finish(arr, &e->labels);
 		json_decref(arr);
+		if (rc < 0)
+			return rc;
+	}
+	{
+		size_t i;
+		if (json_array_size(seeds) > WARD_MAX_SEEDS)
+			return ward_error_set(WARD_ETOOBIG, "sources[%zu]: more than %d seeds", idx, WARD_MAX_SEEDS);
+		json_array_foreach(seeds, i, v)
+		{
+			if (!json_is_string(v))
+				return ward_error_set(WARD_EINVAL, "sources[%zu]: seeds must be URLs", idx);
+			seed_list[nseeds++] = json_string_value(v);
+		}
+		if ((rc = seeds_json(&e->seeds, seed_list, nseeds, e->pattern, e->kind)) < 0)
+			return ward_error_wrap("sources[%zu] '%s'", idx, e->name);
 	}
 	return rc;
 }
@@ -727,7 +800,8 @@ int ward_sources_import(ward_store *s, const ward_actor *who, const char *path, 
 			goto done;
 		if (found) {
 			int same = cur.kind == e->kind && !strcmp(cur.pattern, e->pattern) && cur.trust == e->trust &&
-				   !strcmp(cur.labels, e->labels) && cur.allow_private == e->allow_private;
+				   !strcmp(cur.labels, e->labels) && cur.allow_private == e->allow_private &&
+				   !strcmp(cur.seeds ? cur.seeds : "[]", e->seeds);
 			ward_source_dispose(&cur);
 			if (!same) {
 				rc = ward_error_set(WARD_EEXISTS,
@@ -740,13 +814,13 @@ int ward_sources_import(ward_store *s, const ward_actor *who, const char *path, 
 			continue;
 		}
 		if ((rc = insert_source(s, who, e->name, e->kind, e->pattern, e->trust, e->labels, e->allow_private,
-					e->reason, 1, note, &id)) < 0)
+					e->reason, 1, note, e->seeds, &id)) < 0)
 			goto done;
 		if ((rc = audit_source(s, who, "source.import", id,
-				       json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:s}", "name", e->name, "kind",
+				       json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:s}", "name", e->name, "kind",
 						 ward_kind_name(e->kind), "pattern", e->pattern, "trust",
 						 ward_trust_name(e->trust), "labels", e->labels, "allow_private",
-						 e->allow_private, "file_sha256", res->sha256_hex))) < 0)
+						 e->allow_private, "seeds", e->seeds, "file_sha256", res->sha256_hex))) < 0)
 			goto done;
 		if (json_array_append_new(added, json_string(e->name)) != 0) {
 			rc = ward_error_set(WARD_ENOMEM, "out of memory");

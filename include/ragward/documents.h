@@ -84,4 +84,55 @@ typedef struct {
 int ward_documents_latest(ward_store *s, const char *uri, ward_doc_latest *out, int *found) WARD_MUST_CHECK;
 void ward_doc_latest_dispose(ward_doc_latest *d);
 
+/* ---- verification of stored chunks ---------------------------------------- */
+
+/*
+ * Verifies every chunk of a document version: recomputes the text hash,
+ * rebuilds the signed statement from the chunk and document rows, and checks
+ * the Ed25519 signature with the key the chunk names (retired keys included).
+ * *bad receives the number of chunks that failed; 0 means all verified.
+ */
+int ward_documents_verify_chunks(ward_store *s, int64_t doc_id, size_t *checked, size_t *bad) WARD_MUST_CHECK;
+
+/* ---- quarantine review -------------------------------------------------------- */
+
+typedef struct {
+	int64_t id, source_id, version;
+	char *uri, *title, *state, *verdict, *fetched_at, *ruleset_sha256, *detected_type;
+	double score;
+	char *ingested_by; /* actor of the document.ingest event, "" when unknown */
+	size_t nchunks, nfindings;
+} ward_doc_info;
+
+typedef struct {
+	char *rule_id, *category, *channel, *view, *excerpt;
+	int severity;
+	int64_t start, end;
+} ward_doc_finding;
+
+void ward_doc_info_dispose(ward_doc_info *d);
+void ward_doc_infos_free(ward_doc_info *d, size_t n);
+void ward_doc_findings_free(ward_doc_finding *f, size_t n);
+
+int ward_quarantine_list(ward_store *s, ward_doc_info **out, size_t *n) WARD_MUST_CHECK;
+int ward_documents_get(ward_store *s, int64_t id, ward_doc_info *out) WARD_MUST_CHECK;
+int ward_documents_findings(ward_store *s, int64_t id, ward_doc_finding **out, size_t *n) WARD_MUST_CHECK;
+
+/*
+ * Releases a quarantined document: its chunks' signatures are re-checked
+ * first (WARD_EVERIFY when one fails), the two-person rule applies when the
+ * reviewer ingested it, and a "quarantine.release" event is audited.
+ */
+int ward_quarantine_release(ward_store *s, const ward_actor *who, int64_t id, const char *note) WARD_MUST_CHECK;
+/* Drops a quarantined document: never served; kept for audit. */
+int ward_quarantine_drop(ward_store *s, const ward_actor *who, int64_t id, const char *note) WARD_MUST_CHECK;
+
+/*
+ * Records the rule set that judges documents from now on: when `sha256`
+ * differs from the last one recorded, writes a "rules.load" audit event
+ * (with the previous hash) and sets *changed.
+ */
+int ward_store_note_ruleset(ward_store *s, const ward_actor *who, const char *sha256, size_t rules, const char *dir,
+			    int *changed) WARD_MUST_CHECK;
+
 #endif

@@ -34,6 +34,7 @@ typedef struct {
 	long decided_uid;
 	char *decided_at;
 	char *note;
+	char *seeds; /* JSON array of canonical URLs fetched by `ingest --all` besides the pattern */
 } ward_source;
 
 void ward_source_dispose(ward_source *src);
@@ -48,6 +49,8 @@ typedef struct {
 	const char *labels; /* comma-separated, may be NULL */
 	int allow_private;
 	const char *reason; /* may be NULL */
+	const char *const *seeds; /* extra URLs for `ingest --all` (http/https only), each covered by the pattern */
+	size_t nseeds;
 } ward_source_request;
 
 /* Validates and canonicalizes, then stores a source in state "requested". */

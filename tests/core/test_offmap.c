@@ -130,12 +130,12 @@ static void test_core_offmap__add_out_of_memory(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_core_offmap__empty_is_clamped_identity, teardown),
-		cmocka_unit_test_teardown(test_core_offmap__verbatim_runs_map_exactly, teardown),
-		cmocka_unit_test_teardown(test_core_offmap__replaced_run_clamps_to_next_anchor, teardown),
-		cmocka_unit_test_teardown(test_core_offmap__backwards_is_einval, teardown),
-		cmocka_unit_test_teardown(test_core_offmap__compose_matches_two_lookups, teardown),
-		cmocka_unit_test_teardown(test_core_offmap__add_out_of_memory, teardown),
+	        cmocka_unit_test_teardown(test_core_offmap__empty_is_clamped_identity, teardown),
+	        cmocka_unit_test_teardown(test_core_offmap__verbatim_runs_map_exactly, teardown),
+	        cmocka_unit_test_teardown(test_core_offmap__replaced_run_clamps_to_next_anchor, teardown),
+	        cmocka_unit_test_teardown(test_core_offmap__backwards_is_einval, teardown),
+	        cmocka_unit_test_teardown(test_core_offmap__compose_matches_two_lookups, teardown),
+	        cmocka_unit_test_teardown(test_core_offmap__add_out_of_memory, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -232,3 +232,57 @@ request_id() {
 	matches "$OUT" '^[0-9]+$'
 	cat "$OUT"
 }
+
+# ---- helpers added for the ingest, quarantine and scan tests -------------------
+
+# e2e_on_exit CMD: run CMD (with eval) when the script exits, before the scratch
+# directory goes (stop a test server, release a lock). Hooks run in the order
+# they were added; a failing hook does not change the script's exit status.
+E2E_EXIT_HOOKS=()
+e2e_on_exit() {
+	E2E_EXIT_HOOKS+=("$1")
+	trap e2e_run_exit_hooks EXIT
+}
+e2e_run_exit_hooks() {
+	local rc=$? h
+	set +e
+	trap - ERR
+	for h in "${E2E_EXIT_HOOKS[@]}"; do eval "$h" >/dev/null 2>&1; done
+	e2e_set_status "$rc"
+	e2e_cleanup
+}
+e2e_set_status() { return "$1"; }
+
+# sql_eq HOME SQL EXPECTED: the query's output (sqlite3 list mode, rows joined
+# by newlines) equals EXPECTED.
+sql_eq() {
+	local got
+	got=$(sqlite3 -bail "$1/store.db" "$2" 2>&1) || fail "sqlite3 failed on '$2': $got"
+	[ "$got" = "$3" ] || fail "$2: got '$got', expected '$3'"
+}
+
+# tag_chars TEXT: prints TEXT (printable ASCII) spelled in Unicode tag
+# characters (U+E0000 + c), UTF-8 encoded: invisible when rendered.
+tag_chars() {
+	local s=$1 i c out=""
+	for ((i = 0; i < ${#s}; i++)); do
+		printf -v c '%d' "'${s:i:1}"
+		out+=$(printf '\\xf3\\xa0\\x%02x\\x%02x' $((0x80 + (c >> 6))) $((0x80 + (c & 63))))
+	done
+	printf '%b' "$out"
+}
+
+# ingest_summary [FILE] [PREFIX]: the items of an `ingest --json` output as
+# "target=outcome" words sorted by target, PREFIX stripped from each target.
+ingest_summary() {
+	jq -r --arg p "${2:-}" '[.items[] | "\(.target | ltrimstr($p))=\(.outcome)"] | sort | join(" ")' "${1:-$OUT}"
+}
+
+# chunks_have_fts HOME: every chunk has its FTS row and the FTS index passes
+# its integrity-check.
+chunks_have_fts() {
+	sql_eq "$1" 'SELECT (SELECT count(*) FROM chunks) = (SELECT count(*) FROM chunks_fts);' 1
+	sql_eq "$1" 'SELECT count(*) FROM chunks c LEFT JOIN chunks_fts f ON f.rowid = c.id WHERE f.rowid IS NULL;' 0
+	sql "$1" "INSERT INTO chunks_fts(chunks_fts) VALUES('integrity-check');" ||
+		fail "FTS5 integrity-check failed on $1"
+}

@@ -1,0 +1,507 @@
+/*
+ * The scan engine: per view, Vectorscan finds which patterns can match (one
+ * pass over the bytes), PCRE2 confirms each candidate and finds every match
+ * with its offsets. Without a database every pattern of the view runs on
+ * PCRE2; both paths walk the patterns in the same order, so they produce the
+ * same findings.
+ *
+ * PCRE2 always runs with match, depth and heap limits and a bounded JIT stack;
+ * a limit hit becomes a "scan.incomplete" finding, never a silent pass.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ragward/alloc.h"
+#include "ragward/buf.h"
+#include "core/limits.h"
+#include "sanitize/scan_internal.h"
+#include "core/banned.h"
+
+/* --- per-thread PCRE2 state: the JIT stack must not be shared (pcre2jit.3) */
+
+typedef struct {
+	pcre2_match_context *mctx;
+	pcre2_jit_stack *jit;
+	pcre2_match_data *md;
+} tls_state;
+
+static pthread_key_t tls_key;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+static int tls_key_ok;
+
+static void tls_free(void *p)
+{
+	tls_state *t = p;
+
+	if (!t)
+		return;
+	pcre2_match_data_free(t->md);
+	pcre2_jit_stack_free(t->jit);
+	pcre2_match_context_free(t->mctx);
+	free(t); /* plain free: the thread may exit after a fault-injection test armed the hook */
+}
+
+static void tls_make_key(void)
+{
+	tls_key_ok = pthread_key_create(&tls_key, tls_free) == 0;
+}
+
+static tls_state *tls_get(void)
+{
+	tls_state *t;
+
+	pthread_once(&tls_once, tls_make_key);
+	if (!tls_key_ok)
+		return NULL;
+	if ((t = pthread_getspecific(tls_key)) != NULL)
+		return t;
+	if (!(t = calloc(1, sizeof(*t))))
+		return NULL;
+	t->mctx = pcre2_match_context_create(NULL);
+	t->jit = pcre2_jit_stack_create(32 * 1024, WARD_PCRE2_JIT_STACK_MAX, NULL);
+	t->md = pcre2_match_data_create(1, NULL);
+	if (!t->mctx || !t->md || pthread_setspecific(tls_key, t) != 0) {
+		tls_free(t);
+		return NULL;
+	}
+	pcre2_set_match_limit(t->mctx, WARD_PCRE2_MATCH_LIMIT);
+	pcre2_set_depth_limit(t->mctx, WARD_PCRE2_DEPTH_LIMIT);
+	pcre2_set_heap_limit(t->mctx, WARD_PCRE2_HEAP_LIMIT_KIB);
+	if (t->jit) /* without it the JIT uses 32 KiB of machine stack and reports JIT_STACKLIMIT */
+		pcre2_jit_stack_assign(t->mctx, NULL, t->jit);
+	return t;
+}
+
+static int is_limit(int rc)
+{
+	return rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT || rc == PCRE2_ERROR_HEAPLIMIT ||
+	       rc == PCRE2_ERROR_JIT_STACKLIMIT || rc == PCRE2_ERROR_NOMEMORY;
+}
+
+/* `utf_checked` = 1 only from scan_view, which validated the buffer itself. */
+static int match1(const ward_pattern *p, int no_jit, const char *subj, size_t len, size_t start, size_t *ms, size_t *me,
+                  int *prc, int utf_checked)
+{
+	tls_state *t = tls_get();
+	uint32_t opts = (no_jit || !p->jit ? PCRE2_NO_JIT : 0) | (utf_checked ? PCRE2_NO_UTF_CHECK : 0);
+	int rc;
+
+	if (!t)
+		return ward_error_set(WARD_ENOMEM, "out of memory (PCRE2 match state)");
+	rc = pcre2_match(p->code, (PCRE2_SPTR)subj, len, start, opts, t->md, t->mctx);
+	*prc = rc;
+	if (rc >= 0) {
+		PCRE2_SIZE *ov = pcre2_get_ovector_pointer(t->md);
+		*ms = ov[0];
+		*me = ov[1] < ov[0] ? ov[0] : ov[1]; /* \K can put the start after the end */
+		return 1;
+	}
+	if (rc == PCRE2_ERROR_NOMATCH)
+		return 0;
+	if (is_limit(rc))
+		return WARD_LIMIT_HIT;
+	{
+		PCRE2_UCHAR msg[128];
+		pcre2_get_error_message(rc, msg, sizeof(msg));
+		return ward_error_set(WARD_EINVAL, "pattern '%.40s': match failed: %s", p->src, (const char *)msg);
+	}
+}
+
+int ward_scan_match1(const ward_pattern *p, int no_jit, const char *subj, size_t len, size_t start, size_t *ms,
+                     size_t *me, int *prc)
+{
+	return match1(p, no_jit, subj, len, start, ms, me, prc, 0);
+}
+
+int ward_scan_rule_matches(const ward_ruleset *rs, const ward_rule *r, const char *text, size_t len)
+{
+	ward_normalized *norm = NULL;
+	int rc, result = 0;
+
+	if ((rc = ward_normalize(&norm, text, len)) < 0)
+		return rc;
+	for (int v = 0; v < WARD_VIEW_COUNT && result != 1; v++) {
+		const ward_view *view = &norm->views[v];
+		if (!(r->views & (1u << v)) || view->len == 0)
+			continue;
+		for (size_t k = 0; k < r->npats; k++) {
+			size_t s = 0, e = 0;
+			int prc, m = match1(&rs->pats[r->first_pat + k], rs->no_jit, view->text, view->len, 0, &s, &e,
+			                    &prc, 0);
+			if (m < 0) {
+				result = m;
+				goto done;
+			}
+			if (m == WARD_LIMIT_HIT)
+				result = WARD_LIMIT_HIT;
+			else if (m == 1) {
+				result = 1;
+				break;
+			}
+		}
+	}
+done:
+	ward_normalized_free(norm);
+	return result;
+}
+
+/* --- findings */
+
+void ward_findings_init(ward_findings *f)
+{
+	memset(f, 0, sizeof(*f));
+}
+
+static void finding_dispose(ward_finding *x)
+{
+	ward_free(x->rule_id);
+	ward_free(x->category);
+	ward_free(x->excerpt);
+}
+
+void ward_findings_dispose(ward_findings *f)
+{
+	if (!f)
+		return;
+	for (size_t i = 0; i < f->n; i++)
+		finding_dispose(&f->items[i]);
+	ward_free(f->items);
+	memset(f, 0, sizeof(*f));
+}
+
+/* Characters a reviewer must see as escapes: controls, bidi, invisible,
+ * tag characters, variation selectors, private use. */
+static int must_escape(uint32_t cp)
+{
+	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0xad || cp == 0x34f || cp == 0x61c || cp == 0x115f ||
+	       cp == 0x1160 || cp == 0x17b4 || cp == 0x17b5 || cp == 0x180e || (cp >= 0x180b && cp <= 0x180f) ||
+	       (cp >= 0x200b && cp <= 0x200f) || (cp >= 0x2028 && cp <= 0x202e) || (cp >= 0x2060 && cp <= 0x206f) ||
+	       cp == 0x3164 || (cp >= 0xe000 && cp <= 0xf8ff) || (cp >= 0xfe00 && cp <= 0xfe0f) || cp == 0xfeff ||
+	       cp == 0xffa0 || (cp >= 0xfff0 && cp <= 0xfffb) || (cp >= 0x1d173 && cp <= 0x1d17a) ||
+	       (cp >= 0xe0000 && cp <= 0xe0fff) || cp >= 0xf0000;
+}
+
+/* Decodes one code point of valid UTF-8; returns its length. */
+static size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
+{
+	if (s[0] < 0x80 || n < 2) {
+		*cp = s[0];
+		return 1;
+	}
+	if ((s[0] & 0xe0) == 0xc0) {
+		*cp = ((uint32_t)(s[0] & 0x1f) << 6) | (s[1] & 0x3f);
+		return 2;
+	}
+	if ((s[0] & 0xf0) == 0xe0 && n >= 3) {
+		*cp = ((uint32_t)(s[0] & 0x0f) << 12) | ((uint32_t)(s[1] & 0x3f) << 6) | (s[2] & 0x3f);
+		return 3;
+	}
+	if (n >= 4) {
+		*cp = ((uint32_t)(s[0] & 0x07) << 18) | ((uint32_t)(s[1] & 0x3f) << 12) |
+		      ((uint32_t)(s[2] & 0x3f) << 6) | (s[3] & 0x3f);
+		return 4;
+	}
+	*cp = s[0];
+	return 1;
+}
+
+/* Up to WARD_EXCERPT_LEN bytes of raw around [s, e), cut on UTF-8
+ * boundaries, with dangerous characters escaped as \uXXXX (\UXXXXXXXX above
+ * the BMP). */
+static char *make_excerpt(const char *raw, size_t rlen, size_t s, size_t e)
+{
+	size_t a, b, mlen = e - s;
+	ward_buf out;
+	char *res = NULL;
+
+	if (mlen >= WARD_EXCERPT_LEN) {
+		a = s;
+		b = s + WARD_EXCERPT_LEN;
+	} else {
+		size_t pad = (WARD_EXCERPT_LEN - mlen) / 2;
+		a = s > pad ? s - pad : 0;
+		b = e + (WARD_EXCERPT_LEN - mlen - (s - a));
+	}
+	if (b > rlen)
+		b = rlen;
+	while (a < b && ((unsigned char)raw[a] & 0xc0) == 0x80)
+		a++;
+	while (b > a && b < rlen && ((unsigned char)raw[b] & 0xc0) == 0x80)
+		b--;
+	ward_buf_init(&out, WARD_EXCERPT_LEN * 10 + 16);
+	for (size_t i = a; i < b;) {
+		uint32_t cp;
+		size_t n = utf8_next((const unsigned char *)raw + i, b - i, &cp);
+		int rc;
+		if (must_escape(cp))
+			rc = cp > 0xffff ? ward_buf_printf(&out, "\\U%08X", (unsigned)cp)
+			                 : ward_buf_printf(&out, "\\u%04X", (unsigned)cp);
+		else
+			rc = ward_buf_append(&out, raw + i, n);
+		if (rc < 0)
+			break;
+		i += n;
+	}
+	if (ward_buf_detach(&out, &res, NULL) < 0)
+		res = NULL;
+	ward_buf_dispose(&out);
+	return res;
+}
+
+typedef struct {
+	const ward_ruleset *rs;
+	ward_channel channel;
+	const ward_scan_context *ctx;
+	const ward_normalized *norm;
+	ward_findings *out;
+	size_t base;     /* first finding of this call */
+	size_t nregular; /* rule findings of this call */
+	int incomplete_added;
+	int stop; /* too many findings: stop scanning */
+} scan_state;
+
+static int push(scan_state *st, ward_finding *f)
+{
+	ward_findings *o = st->out;
+
+	if (o->n == o->cap) {
+		size_t ncap = o->cap ? o->cap * 2 : 16;
+		ward_finding *ni = ward_realloc(o->items, ncap * sizeof(*ni));
+		if (!ni) {
+			finding_dispose(f);
+			return ward_error_set(WARD_ENOMEM, "out of memory");
+		}
+		o->items = ni;
+		o->cap = ncap;
+	}
+	o->items[o->n++] = *f;
+	return 0;
+}
+
+static int add_special(scan_state *st, const char *id, ward_view_kind v, const char *why)
+{
+	const ward_view *raw = &st->norm->views[WARD_VIEW_RAW];
+	ward_finding f;
+
+	memset(&f, 0, sizeof(f));
+	f.rule_id = ward_strdup(id);
+	f.category = ward_strdup("scan-incomplete");
+	f.excerpt = ward_strdup(why);
+	f.severity = f.base_severity = 4;
+	f.channel = st->channel;
+	f.view = v;
+	f.start = 0;
+	f.end = raw->len;
+	f.action = WARD_ACTION_QUARANTINE;
+	st->out->incomplete = 1;
+	if (!f.rule_id || !f.category || !f.excerpt) {
+		finding_dispose(&f);
+		return ward_error_set(WARD_ENOMEM, "out of memory");
+	}
+	return push(st, &f);
+}
+
+static size_t map_off(const ward_view *view, size_t off, size_t raw_len)
+{
+	size_t r = view->kind == WARD_VIEW_RAW || view->map.n == 0 ? off : ward_offmap_lookup(&view->map, off);
+	return r > raw_len ? raw_len : r;
+}
+
+static int in_quoted(const ward_scan_context *ctx, size_t s, size_t e)
+{
+	if (!ctx)
+		return 0;
+	for (size_t i = 0; i < ctx->nquoted; i++)
+		if (ctx->quoted[i].start <= s && e <= ctx->quoted[i].end)
+			return 1;
+	return 0;
+}
+
+static int add_match(scan_state *st, const ward_rule *r, const ward_view *view, size_t vs, size_t ve)
+{
+	const ward_view *raw = &st->norm->views[WARD_VIEW_RAW];
+	size_t s = map_off(view, vs, raw->len), e = map_off(view, ve, raw->len);
+	ward_finding f;
+
+	/* A replaced run maps to the start of what it replaced: make the end
+	 * cover at least the character the match ends in. */
+	if (e <= s && ve > vs) {
+		e = map_off(view, ve - 1, raw->len);
+		if (e < raw->len)
+			e++;
+		while (e < raw->len && ((unsigned char)raw->text[e] & 0xc0) == 0x80)
+			e++;
+		if (e < s)
+			e = s;
+	}
+	for (size_t i = st->base; i < st->out->n; i++) {
+		const ward_finding *x = &st->out->items[i];
+		if (x->start == s && x->end == e && !strcmp(x->rule_id, r->id))
+			return 0;
+	}
+	if (st->nregular >= WARD_MAX_FINDINGS) {
+		char why[96];
+		st->stop = 1;
+		snprintf(why, sizeof(why), "more than %d findings in one text; the rest was not scanned",
+		         WARD_MAX_FINDINGS);
+		return add_special(st, "scan.too-many-findings", view->kind, why);
+	}
+	memset(&f, 0, sizeof(f));
+	f.rule_id = ward_strdup(r->id);
+	f.category = ward_strdup(r->category);
+	f.excerpt = make_excerpt(raw->text, raw->len, s, e);
+	f.base_severity = f.severity = r->severity;
+	f.quoted = in_quoted(st->ctx, s, e);
+	if (f.quoted && (r->context & WARD_CTX_NOT_IN_CODE))
+		f.severity = f.severity > 2 ? f.severity - 2 : 1;
+	f.channel = st->channel;
+	f.view = view->kind;
+	f.start = s;
+	f.end = e;
+	f.action = r->action;
+	if (!f.rule_id || !f.category || !f.excerpt) {
+		finding_dispose(&f);
+		return ward_error_set(WARD_ENOMEM, "out of memory");
+	}
+	st->nregular++;
+	return push(st, &f);
+}
+
+/* Every match of one pattern over one view. */
+static int run_pattern(scan_state *st, const ward_pattern *p, const ward_view *view)
+{
+	const ward_rule *r = &st->rs->rules[p->rule];
+	size_t pos = 0;
+	int rc;
+
+	while (pos <= view->len && !st->stop) {
+		size_t s = 0, e = 0;
+		int prc, m = match1(p, st->rs->no_jit, view->text, view->len, pos, &s, &e, &prc, 1);
+		if (m < 0)
+			return m;
+		if (m == 0)
+			break;
+		if (m == WARD_LIMIT_HIT) {
+			PCRE2_UCHAR msg[128];
+			char why[256];
+			pcre2_get_error_message(prc, msg, sizeof(msg));
+			snprintf(why, sizeof(why), "rule '%s' on view %s: %s", r->id, ward_view_name(view->kind),
+			         (const char *)msg);
+			if (!st->incomplete_added && (rc = add_special(st, "scan.incomplete", view->kind, why)) < 0)
+				return rc;
+			st->incomplete_added = 1;
+			st->out->incomplete = 1;
+			break;
+		}
+		if (e > s && (rc = add_match(st, r, view, s, e)) < 0)
+			return rc;
+		if (e > s) {
+			pos = e;
+		} else {
+			pos = e + 1;
+			while (pos < view->len && ((unsigned char)view->text[pos] & 0xc0) == 0x80)
+				pos++;
+		}
+	}
+	return 0;
+}
+
+static int scan_view(scan_state *st, ward_view_kind v, uint8_t *cand)
+{
+	const ward_ruleset *rs = st->rs;
+	const ward_view *view = &st->norm->views[v];
+	unsigned chbit = 1u << (unsigned)st->channel;
+	size_t bad = 0;
+	int all = 1, rc;
+
+	if (view->len == 0 || !view->text)
+		return 0;
+	/* Validated here, in the function that passes PCRE2_NO_UTF_CHECK on. */
+	if (!ward_utf8_valid(view->text, view->len, &bad))
+		return ward_error_set(WARD_EINVAL, "view %s: invalid UTF-8 at byte %zu", ward_view_name(v), bad);
+	if (rs->hs[v]) {
+		memset(cand, 0, rs->npats);
+		all = ward_hsdb_scan(rs, v, view->text, view->len, cand) < 0;
+		for (size_t k = 0; k < rs->nconfirm[v]; k++)
+			cand[rs->confirm[v][k]] = 1;
+	}
+	for (size_t i = 0; i < rs->npats && !st->stop; i++) {
+		const ward_rule *r = &rs->rules[rs->pats[i].rule];
+		if (!(r->views & (1u << v)) || !(r->channels & chbit) || (!all && !cand[i]))
+			continue;
+		if ((rc = run_pattern(st, &rs->pats[i], view)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int cmp_findings(const void *pa, const void *pb)
+{
+	const ward_finding *a = pa, *b = pb;
+	int c;
+
+	if (a->start != b->start)
+		return a->start < b->start ? -1 : 1;
+	if (a->end != b->end)
+		return a->end < b->end ? -1 : 1;
+	if ((c = strcmp(a->rule_id, b->rule_id)) != 0)
+		return c;
+	if (a->view != b->view)
+		return a->view < b->view ? -1 : 1;
+	return 0;
+}
+
+int ward_scan_normalized_ex(const ward_ruleset *rs, ward_channel channel, const ward_scan_context *ctx,
+                            const ward_normalized *norm, ward_findings *out)
+{
+	scan_state st;
+	uint8_t *cand = NULL;
+	int rc = 0;
+
+	if ((unsigned)channel >= WARD_CH_COUNT)
+		return ward_error_set(WARD_EINVAL, "scan: bad channel %d", (int)channel);
+	if (norm->views[WARD_VIEW_RAW].len > WARD_MAX_SCAN_BYTES)
+		return ward_error_set(WARD_ETOOBIG, "scan: text of %zu bytes is over the %d-byte cap",
+		                      norm->views[WARD_VIEW_RAW].len, WARD_MAX_SCAN_BYTES);
+	memset(&st, 0, sizeof(st));
+	st.rs = rs;
+	st.channel = channel;
+	st.ctx = ctx;
+	st.norm = norm;
+	st.out = out;
+	st.base = out->n;
+	if (rs->prefilter && !(cand = ward_malloc(rs->npats + 1)))
+		return ward_error_set(WARD_ENOMEM, "out of memory");
+	for (int v = 0; v < WARD_VIEW_COUNT && !st.stop; v++)
+		if ((rc = scan_view(&st, (ward_view_kind)v, cand)) < 0)
+			break;
+	ward_free(cand);
+	if (out->n > st.base)
+		qsort(out->items + st.base, out->n - st.base, sizeof(*out->items), cmp_findings);
+	return rc;
+}
+
+int ward_scan_normalized(const ward_ruleset *rs, ward_channel channel, const ward_normalized *norm, ward_findings *out)
+{
+	return ward_scan_normalized_ex(rs, channel, NULL, norm, out);
+}
+
+int ward_scan_text_ex(const ward_ruleset *rs, ward_channel channel, const ward_scan_context *ctx, const char *text,
+                      size_t len, ward_findings *out)
+{
+	ward_normalized *norm = NULL;
+	int rc;
+
+	if ((rc = ward_normalize(&norm, text, len)) < 0)
+		return rc;
+	rc = ward_scan_normalized_ex(rs, channel, ctx, norm, out);
+	ward_normalized_free(norm);
+	return rc;
+}
+
+int ward_scan_text(const ward_ruleset *rs, ward_channel channel, const char *text, size_t len, ward_findings *out)
+{
+	return ward_scan_text_ex(rs, channel, NULL, text, len, out);
+}
