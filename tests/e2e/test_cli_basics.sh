@@ -6,6 +6,8 @@ source "$(dirname "$0")/lib.sh"
 COMMANDS=("init" "keys list" "keys rotate" "keys export"
 	"sources request" "sources approve" "sources reject" "sources revoke"
 	"sources list" "sources show" "sources import"
+	"ingest" "scan" "rules check" "rules test"
+	"quarantine list" "quarantine show" "quarantine release" "quarantine drop"
 	"audit log" "audit verify" "audit checkpoint")
 
 step "--version prints the version and the library versions"

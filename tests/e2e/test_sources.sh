@@ -4,7 +4,7 @@
 source "$(dirname "$0")/lib.sh"
 
 SOURCE_KEYS="id name kind pattern trust labels allow_private state origin requested_by requested_uid
-requested_at reason decided_by decided_uid decided_at note"
+requested_at reason decided_by decided_uid decided_at note seeds"
 UID_NOW=$(id -u)
 
 H=$(init_home)
@@ -164,7 +164,7 @@ expect_json 0 rw --home "$H" sources list --json
 json_keys "$OUT" . sources
 json_true "$OUT" '[.sources[].id] == ([.sources[].id] | sort)' "sources not ordered by id"
 json_true "$OUT" '.sources | length >= 8'
-json_eq "$OUT" '[.sources[] | keys | length] | unique' '[17]'
+json_eq "$OUT" '[.sources[] | keys | length] | unique' '[18]'
 total=$(jq '.sources | length' "$OUT")
 sum=0
 for s in requested approved rejected revoked; do
