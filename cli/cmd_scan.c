@@ -33,35 +33,6 @@ typedef struct {
 	ward_findings found;
 } scan_result;
 
-/* A type-gate refusal is reported as a finding, so the JSON says why. */
-static int gate_finding(ward_findings *f, const char *id, int severity, const char *why)
-{
-	ward_finding *it;
-
-	if (f->n == f->cap) {
-		size_t cap = f->cap ? f->cap * 2 : 4;
-		ward_finding *grown = ward_realloc(f->items, cap * sizeof(*grown));
-		if (!grown)
-			return ward_error_set(WARD_ENOMEM, "out of memory");
-		f->items = grown;
-		f->cap = cap;
-	}
-	it = &f->items[f->n];
-	memset(it, 0, sizeof(*it));
-	it->rule_id = ward_strdup(id);
-	it->category = ward_strdup("type-gate");
-	it->excerpt = ward_strdup(why);
-	if (!it->rule_id || !it->category || !it->excerpt) {
-		ward_free(it->rule_id);
-		ward_free(it->category);
-		ward_free(it->excerpt);
-		return ward_error_set(WARD_ENOMEM, "out of memory");
-	}
-	it->severity = it->base_severity = severity;
-	f->n++;
-	return 0;
-}
-
 /* The same stages ingest runs, minus fetch and store: type gate, extract,
  * scan, verdict (for a standard-trust source). */
 static int scan_file(const ward_ruleset *rs, const char *path, scan_result *r)
@@ -82,8 +53,9 @@ static int scan_file(const ward_ruleset *rs, const char *path, scan_result *r)
 		 gate.decision == WARD_GATE_ACCEPT ? ward_doctype_name(gate.type) : gate.detected);
 	if (gate.decision != WARD_GATE_ACCEPT) {
 		int reject = gate.decision == WARD_GATE_REJECT;
-		if ((rc = gate_finding(&r->found, reject ? "typegate.reject" : "typegate.quarantine", reject ? 4 : 3,
-				       gate.reason)) < 0)
+		/* A type-gate refusal is reported as a finding, so the JSON says why. */
+		if ((rc = ward_findings_push(&r->found, reject ? "typegate.reject" : "typegate.quarantine", "type-gate",
+					     reject ? 4 : 3, WARD_CH_VISIBLE, 0, 0, gate.reason)) < 0)
 			goto done;
 		r->verdict = reject ? WARD_VERDICT_REJECT : WARD_VERDICT_QUARANTINE;
 		goto done;

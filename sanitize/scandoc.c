@@ -11,8 +11,8 @@
 #include "core/limits.h"
 #include "core/banned.h"
 
-static int findings_push(ward_findings *f, const char *rule_id, int severity, ward_channel ch, size_t start,
-			 size_t end, const char *excerpt)
+int ward_findings_push(ward_findings *f, const char *rule_id, const char *category, int severity, ward_channel ch,
+		       size_t start, size_t end, const char *excerpt)
 {
 	ward_finding *it;
 
@@ -27,7 +27,7 @@ static int findings_push(ward_findings *f, const char *rule_id, int severity, wa
 	it = &f->items[f->n];
 	memset(it, 0, sizeof(*it));
 	it->rule_id = ward_strdup(rule_id);
-	it->category = ward_strdup("invisible-smuggling");
+	it->category = ward_strdup(category);
 	it->excerpt = ward_strdup(excerpt);
 	if (!it->rule_id || !it->category || !it->excerpt) {
 		ward_free(it->rule_id);
@@ -107,7 +107,7 @@ static int inventory_findings(const ward_normalized *n, const ward_offmap *map, 
 			sev = 1;
 			break;
 		}
-		if ((rc = findings_push(out, id, sev, WARD_CH_INVISIBLE, s, e, text)) < 0)
+		if ((rc = ward_findings_push(out, id, "invisible-smuggling", sev, WARD_CH_INVISIBLE, s, e, text)) < 0)
 			return rc;
 	}
 	return 0;

@@ -26,4 +26,9 @@
  */
 int ward_scan_document(const ward_ruleset *rs, const ward_extracted *x, ward_findings *out) WARD_MUST_CHECK;
 
+/* Appends a finding that no rule pack produced (the engine's own: invisible
+ * characters, the type gate). Strings are copied; view is raw. */
+int ward_findings_push(ward_findings *f, const char *rule_id, const char *category, int severity, ward_channel ch,
+		       size_t start, size_t end, const char *excerpt) WARD_MUST_CHECK;
+
 #endif
