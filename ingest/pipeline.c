@@ -201,6 +201,8 @@ static int judge_and_store(ward_store *s, const ward_actor *who, const ward_inge
 			goto done;
 		}
 		ward_policy_default(&policy);
+		if ((rc = ward_policy_configure(&policy, ward_store_config(s)->thresholds)) < 0)
+			goto done;
 		ward_verdict_decide(&verdict, &score, &found, (int)src->trust, &policy);
 	}
 	doc->verdict = ward_verdict_name(verdict);

@@ -34,6 +34,26 @@ void ward_policy_default(ward_policy *p)
 	p->channel_factor[WARD_CH_INVISIBLE] = 2.0;
 }
 
+int ward_policy_configure(ward_policy *p, const double thresholds[3][3])
+{
+	static const char *const tiers[] = {"low", "standard", "high"};
+
+	for (int t = 0; t < 3; t++) {
+		ward_thresholds *th = &p->tier[t];
+		if (thresholds[t][0] > 0)
+			th->flag = thresholds[t][0];
+		if (thresholds[t][1] > 0)
+			th->quarantine = thresholds[t][1];
+		if (thresholds[t][2] > 0)
+			th->reject = thresholds[t][2];
+		if (!(th->flag <= th->quarantine && th->quarantine <= th->reject))
+			return ward_error_set(WARD_EINVAL,
+					      "verdict thresholds for '%s' must ascend: flag %.0f <= quarantine %.0f <= reject %.0f",
+					      tiers[t], th->flag, th->quarantine, th->reject);
+	}
+	return 0;
+}
+
 void ward_verdict_decide(ward_verdict *v, double *score, const ward_findings *f, int trust, const ward_policy *p)
 {
 	const ward_thresholds *t = &p->tier[(trust >= 0 && trust <= 2) ? trust : 1];

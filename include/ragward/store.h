@@ -37,6 +37,10 @@ enum {
 /* Settings read from HOME/config.yaml (defaults when the file is absent). */
 typedef struct {
 	int two_person_rule; /* 1 (default): approver must differ from requester */
+	/* Verdict thresholds per trust tier (low, standard, high) and level
+	 * (flag, quarantine, reject); a value < 0 keeps the built-in default
+	 * (docs/verdicts.md). */
+	double thresholds[3][3];
 } ward_config;
 
 /*

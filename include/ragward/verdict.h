@@ -10,6 +10,7 @@
 #ifndef RAGWARD_VERDICT_H
 #define RAGWARD_VERDICT_H
 
+#include "ragward/error.h"
 #include "ragward/scan.h"
 
 typedef enum {
@@ -34,6 +35,11 @@ typedef struct {
 
 /* The documented defaults (docs/verdicts.md). */
 void ward_policy_default(ward_policy *p);
+
+/* Applies configured thresholds (HOME/config.yaml "verdict:", see
+ * ward_config) over the defaults; WARD_EINVAL when a tier's thresholds are
+ * then not ascending. */
+int ward_policy_configure(ward_policy *p, const double thresholds[3][3]) WARD_MUST_CHECK;
 
 /* Scores the findings for a source of the given trust tier (0 low, 1
  * standard, 2 high). */
