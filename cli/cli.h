@@ -89,5 +89,6 @@ extern const cli_command cli_cmds_ingest[];
 extern const cli_command cli_cmds_scan[];
 extern const cli_command cli_cmds_rules[];
 extern const cli_command cli_cmds_quarantine[];
+extern const cli_command cli_cmds_query[];
 
 #endif

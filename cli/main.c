@@ -23,7 +23,7 @@
 #include "core/banned.h"
 
 static const cli_command *const groups[] = {cli_cmds_init,  cli_cmds_sources, cli_cmds_ingest, cli_cmds_scan,
-					    cli_cmds_quarantine, cli_cmds_rules, cli_cmds_keys, cli_cmds_audit};
+					    cli_cmds_quarantine, cli_cmds_query, cli_cmds_rules, cli_cmds_keys, cli_cmds_audit};
 
 int cli_exit_for(int code)
 {

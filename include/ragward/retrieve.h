@@ -21,15 +21,15 @@
 
 /* Limits of a query (T43): longer or more complex queries are WARD_EINVAL
  * "query too long/complex". */
-#define WARD_QUERY_MAX_BYTES 1024 /* the user's text */
-#define WARD_QUERY_MAX_TERMS 32   /* distinct search terms after tokenizing */
-#define WARD_QUERY_MAX_K 50       /* results per query */
-#define WARD_QUERY_MAX_LABELS 32  /* caller labels (as WARD_MAX_LABELS) */
-#define WARD_QUERY_MAX_SOURCES 64 /* --source filters */
+#define WARD_QUERY_MAX_BYTES    1024 /* the user's text */
+#define WARD_QUERY_MAX_TERMS    32   /* distinct search terms after tokenizing */
+#define WARD_QUERY_MAX_K        50   /* results per query */
+#define WARD_QUERY_MAX_LABELS   32   /* caller labels (as WARD_MAX_LABELS) */
+#define WARD_QUERY_MAX_SOURCES  64   /* --source filters */
 #define WARD_VERIFY_CACHE_SLOTS 4096
-#define WARD_TRACE_MAX_LINE (1024 * 1024) /* a trace record read back */
-#define WARD_CITE_MAX_OUTPUT (4 * 1024 * 1024) /* a model output given to the citation check */
-#define WARD_CITE_MAX_TAGS 200                 /* distinct tags reported */
+#define WARD_TRACE_MAX_LINE     (1024 * 1024)     /* a trace record read back */
+#define WARD_CITE_MAX_OUTPUT    (4 * 1024 * 1024) /* a model output given to the citation check */
+#define WARD_CITE_MAX_TAGS      200               /* distinct tags reported */
 
 /* ---- verification of one chunk row (store/review.c) ---------------------- */
 
@@ -87,8 +87,8 @@ typedef struct {
  * the row names. *ok is 1 when everything holds, else 0 (nothing is logged
  * here). Returns < 0 only on an operational failure. memo may be NULL.
  */
-int ward_chunk_verify_row(ward_store *s, const ward_chunk_row *row, ward_chunk_keys *keys,
-			  const ward_verify_memo *memo, int *ok) WARD_MUST_CHECK;
+int ward_chunk_verify_row(ward_store *s, const ward_chunk_row *row, ward_chunk_keys *keys, const ward_verify_memo *memo,
+                          int *ok) WARD_MUST_CHECK;
 
 /* ---- search (store/search.c) --------------------------------------------- */
 
@@ -124,8 +124,8 @@ void ward_search_hits_free(ward_search_hit *h, size_t n);
  * path weighted (3, 2, 1), ties by chunk id. Returns at most `limit` hits
  * after skipping `offset`.
  */
-int ward_store_search(ward_store *s, const char *fts_query, const ward_search_filter *f, size_t limit,
-		      size_t offset, ward_search_hit **out, size_t *n) WARD_MUST_CHECK;
+int ward_store_search(ward_store *s, const char *fts_query, const ward_search_filter *f, size_t limit, size_t offset,
+                      ward_search_hit **out, size_t *n) WARD_MUST_CHECK;
 
 /* A chunk by id whatever its state (doc_state and source_state tell);
  * *found is 0 when no such chunk exists. */
@@ -158,12 +158,12 @@ int ward_trace_find(ward_store *s, const char *trace_id, json_t **out) WARD_MUST
 int ward_query_to_fts(char **out, size_t *nterms, const char *text, size_t len) WARD_MUST_CHECK;
 
 typedef struct {
-	size_t k;              /* 1..WARD_QUERY_MAX_K (default 5) */
+	size_t k; /* 1..WARD_QUERY_MAX_K (default 5) */
 	ward_search_filter filter;
-	int datamark;          /* spotlighting: whitespace in the context's text -> U+02C6 */
-	const char *caller;    /* recorded in the trace ("cli:alice", a token's name) */
-	int no_trace;          /* 1: write no trace record (tests, benchmarks) */
-	int trace_sync;        /* 1: fdatasync the trace line */
+	int datamark;       /* spotlighting: whitespace in the context's text -> U+02C6 */
+	const char *caller; /* recorded in the trace ("cli:alice", a token's name) */
+	int no_trace;       /* 1: write no trace record (tests, benchmarks) */
+	int trace_sync;     /* 1: fdatasync the trace line */
 } ward_retrieve_opts;
 
 void ward_retrieve_opts_init(ward_retrieve_opts *o);
@@ -176,8 +176,8 @@ void ward_retrieve_opts_init(ward_retrieve_opts *o);
  * filter), WARD_EDB (reported with a generic message; the database's own text
  * goes to the log only), WARD_EIO.
  */
-int ward_retrieve(ward_store *s, const char *query, size_t len, const ward_retrieve_opts *o, json_t **out)
-	WARD_MUST_CHECK;
+int ward_retrieve(ward_store *s, const char *query, size_t len, const ward_retrieve_opts *o,
+                  json_t **out) WARD_MUST_CHECK;
 
 /* Process-wide counters, for /metrics. */
 typedef struct {
@@ -198,7 +198,6 @@ void ward_verify_cache_clear(void);
  * hash differs from the trace, or verification now fails). "ok" is true when
  * every citation is "ok". WARD_ENOTFOUND when the trace does not exist.
  */
-int ward_cite_check(ward_store *s, const char *trace_id, const char *output, size_t len, json_t **out)
-	WARD_MUST_CHECK;
+int ward_cite_check(ward_store *s, const char *trace_id, const char *output, size_t len, json_t **out) WARD_MUST_CHECK;
 
 #endif

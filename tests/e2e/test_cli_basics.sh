@@ -8,6 +8,7 @@ COMMANDS=("init" "keys list" "keys rotate" "keys export"
 	"sources list" "sources show" "sources import"
 	"ingest" "scan" "rules check" "rules test"
 	"quarantine list" "quarantine show" "quarantine release" "quarantine drop"
+	"query" "cite check"
 	"audit log" "audit verify" "audit checkpoint")
 
 step "--version prints the version and the library versions"
