@@ -90,5 +90,10 @@ extern const cli_command cli_cmds_scan[];
 extern const cli_command cli_cmds_rules[];
 extern const cli_command cli_cmds_quarantine[];
 extern const cli_command cli_cmds_query[];
+extern const cli_command cli_cmds_mcp[];
+extern const cli_command cli_cmds_verify[];
+extern const cli_command cli_cmds_stats[];
+extern const cli_command cli_cmds_serve[];
+extern const cli_command cli_cmds_callers[];
 
 #endif

@@ -8,7 +8,8 @@ COMMANDS=("init" "keys list" "keys rotate" "keys export"
 	"sources list" "sources show" "sources import"
 	"ingest" "scan" "rules check" "rules test"
 	"quarantine list" "quarantine show" "quarantine release" "quarantine drop"
-	"query" "cite check"
+	"query" "cite check" "serve" "mcp" "callers add" "callers list" "callers revoke"
+	"verify" "stats"
 	"audit log" "audit verify" "audit checkpoint")
 
 step "--version prints the version and the library versions"
