@@ -30,6 +30,7 @@
 #include "ragward/alloc.h"
 #include "ragward/buf.h"
 #include "ragward/callers.h"
+#include "ragward/mcp.h"
 #include "ragward/crypto.h"
 #include "ragward/keys.h"
 #include "ragward/log.h"
@@ -67,6 +68,7 @@ struct ward_server {
 	size_t npool, pool_cap;
 	atomic_uint gen;
 	atomic_long inflight;
+	ward_mcp_registry *mcp; /* Streamable HTTP sessions of POST /mcp */
 };
 
 typedef struct {
@@ -910,6 +912,8 @@ static ward_endpoint route(const char *url, const char **want, const char **chun
 		return (*want = "GET"), WARD_EP_HEALTHZ;
 	if (strcmp(url, "/metrics") == 0)
 		return (*want = "GET"), WARD_EP_METRICS;
+	if (strcmp(url, "/mcp") == 0)
+		return (*want = "POST"), WARD_EP_MCP; /* and DELETE: see precheck */
 	if (strncmp(url, "/v1/chunks/", 11) == 0) {
 		const char *id = url + 11;
 		size_t n = strlen(id);
@@ -951,7 +955,7 @@ static int precheck(request *rq, struct MHD_Connection *conn, const char *url, c
 	if (srv->is_unix && !unix_peer_ok(conn))
 		return (*ret = send_error(rq, conn, 403, "forbidden")), 1;
 	rq->ep = route(url, &want, &chunk_id);
-	needs_auth = strncmp(url, "/v1/", 4) == 0 || rq->ep == WARD_EP_METRICS;
+	needs_auth = strncmp(url, "/v1/", 4) == 0 || rq->ep == WARD_EP_METRICS || rq->ep == WARD_EP_MCP;
 	if (needs_auth) {
 		pooled p;
 		size_t plen;
@@ -979,6 +983,13 @@ static int precheck(request *rq, struct MHD_Connection *conn, const char *url, c
 	}
 	if (!want)
 		return (*ret = send_error(rq, conn, 404, "not found")), 1;
+	/* MCP Streamable HTTP: POST a message, DELETE ends the session; no
+	 * server-sent event stream, so GET is 405 (which the SDK accepts). */
+	if (rq->ep == WARD_EP_MCP && strcmp(method, "DELETE") == 0)
+		return 0;
+	if (rq->ep == WARD_EP_MCP && strcmp(method, "POST") != 0)
+		return (*ret = send_error_hdr(rq, conn, 405, "method not allowed", MHD_HTTP_HEADER_ALLOW, "POST, DELETE")),
+		       1;
 	if (strcmp(method, want) != 0)
 		return (*ret = send_error_hdr(rq, conn, 405, "method not allowed", MHD_HTTP_HEADER_ALLOW, want)), 1;
 	if (rq->is_post) {
@@ -996,6 +1007,61 @@ static int precheck(request *rq, struct MHD_Connection *conn, const char *url, c
 		}
 	}
 	return 0;
+}
+
+/*
+ * POST/DELETE /mcp: the MCP transport rules live in query/mcp.c; here the
+ * authenticated caller becomes the session's identity, scoped to its labels.
+ */
+static enum MHD_Result handle_mcp(request *rq, struct MHD_Connection *conn, ward_store *s)
+{
+	ward_mcp_identity who;
+	ward_mcp_http_request req;
+	ward_mcp_http_reply reply;
+	json_t *labels_json = NULL;
+	const char **labels = NULL;
+	size_t nlabels = 0;
+	char caller[160];
+	enum MHD_Result ret;
+
+	if (ward_caller_labels(&rq->caller, &labels_json, &labels, &nlabels) < 0)
+		return send_error(rq, conn, 500, "internal error");
+	snprintf(caller, sizeof(caller), "token:%s", rq->caller.name);
+	memset(&who, 0, sizeof(who));
+	who.caller = caller;
+	who.labels = labels;
+	who.nlabels = nlabels;
+	memset(&req, 0, sizeof(req));
+	req.session_id = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Mcp-Session-Id");
+	req.protocol_version = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "MCP-Protocol-Version");
+	req.accept = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+	req.content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	if (!rq->is_post) {
+		int status = 400;
+		ward_mcp_http_delete(rq->srv->mcp, &who, req.session_id, &status);
+		ret = send_body(rq, conn, (unsigned)status, "application/json", (char *)"", 0, NULL, NULL, NULL);
+		goto done;
+	}
+	memset(&reply, 0, sizeof(reply));
+	if (ward_mcp_http_post(rq->srv->mcp, s, &who, &req, rq->body.ptr ? rq->body.ptr : "", rq->body.len, &reply) <
+	    0) {
+		ret = send_error(rq, conn, 500, "internal error");
+		goto done;
+	}
+	if (reply.body) {
+		char *body = reply.body;
+		reply.body = NULL; /* handed to libmicrohttpd, freed by it */
+		ret = send_body(rq, conn, (unsigned)reply.status, "application/json", body, strlen(body), ward_free,
+		                reply.session_id[0] ? "Mcp-Session-Id" : NULL, reply.session_id);
+	} else {
+		ret = send_body(rq, conn, (unsigned)reply.status, "application/json", (char *)"", 0, NULL,
+		                reply.session_id[0] ? "Mcp-Session-Id" : NULL, reply.session_id);
+	}
+	ward_mcp_http_reply_dispose(&reply);
+done:
+	ward_free(labels);
+	json_decref(labels_json);
+	return ret;
 }
 
 static enum MHD_Result dispatch(request *rq, struct MHD_Connection *conn, const char *url)
@@ -1039,6 +1105,9 @@ static enum MHD_Result dispatch(request *rq, struct MHD_Connection *conn, const 
 		break;
 	case WARD_EP_CHUNKS:
 		ret = handle_chunk(rq, conn, p.s, chunk_id);
+		break;
+	case WARD_EP_MCP:
+		ret = handle_mcp(rq, conn, p.s);
 		break;
 	default:
 		ret = send_error(rq, conn, 404, "not found");
@@ -1167,7 +1236,7 @@ int ward_server_start(ward_server **out, const char *home, const ward_server_opt
 	pthread_mutex_init(&srv->mu, NULL);
 	srv->pool_cap = (size_t)o.threads * 2;
 	if (!(srv->home = ward_strdup(home)) || !(srv->pool = ward_calloc(srv->pool_cap, sizeof(*srv->pool))) ||
-	    !(srv->db_path = ward_malloc(strlen(home) + 16))) {
+	    !(srv->db_path = ward_malloc(strlen(home) + 16)) || ward_mcp_registry_new(&srv->mcp, 0, 0) < 0) {
 		rc = ward_error_set(WARD_ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -1260,6 +1329,7 @@ void ward_server_stop(ward_server *srv)
 	for (size_t i = 0; i < srv->nhosts; i++)
 		ward_free(srv->hosts[i]);
 	pthread_mutex_destroy(&srv->mu);
+	ward_mcp_registry_free(srv->mcp);
 	ward_free(srv->pool);
 	ward_free(srv->db_path);
 	ward_free(srv->home);

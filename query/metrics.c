@@ -13,9 +13,9 @@
 #include "core/banned.h"
 
 static const char *const endpoint_names[WARD_EP_COUNT] = {"search",  "chunks",  "citations", "keys",
-                                                          "healthz", "metrics", "other"};
+                                                          "healthz", "metrics", "mcp",       "other"};
 
-static const unsigned statuses[] = {200, 400, 401, 403, 404, 405, 413, 415, 431, 500, 503};
+static const unsigned statuses[] = {200, 202, 204, 400, 401, 403, 404, 405, 406, 413, 415, 431, 500, 503};
 #define NSTATUS (sizeof(statuses) / sizeof(statuses[0]))
 
 static const double bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};

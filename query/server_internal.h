@@ -15,6 +15,7 @@ typedef enum {
 	WARD_EP_KEYS,
 	WARD_EP_HEALTHZ,
 	WARD_EP_METRICS,
+	WARD_EP_MCP,
 	WARD_EP_OTHER,
 	WARD_EP_COUNT
 } ward_endpoint;
