@@ -46,7 +46,8 @@ static int cmd_query(cli_ctx *ctx, int argc, char **argv)
 	        {"k", required_argument, NULL, 'k'},     {"source", required_argument, NULL, 's'},
 	        {"label", required_argument, NULL, 'l'}, {"min-trust", required_argument, NULL, 't'},
 	        {"datamark", no_argument, NULL, 'd'},    {"json", no_argument, NULL, 'j'},
-	        {"no-trace", no_argument, NULL, 'n'},    {NULL, 0, NULL, 0}};
+	        {"no-trace", no_argument, NULL, 'n'},    {"context", no_argument, NULL, 'c'},
+	        {NULL, 0, NULL, 0}};
 	int64_t sources[WARD_QUERY_MAX_SOURCES];
 	const char *labels[WARD_QUERY_MAX_LABELS];
 	ward_retrieve_opts o;
@@ -56,7 +57,7 @@ static int cmd_query(cli_ctx *ctx, int argc, char **argv)
 	char *q = NULL;
 	size_t qlen = 0;
 	json_t *res = NULL;
-	int c, rc;
+	int c, rc, context_only = 0;
 
 	ward_retrieve_opts_init(&o);
 	o.filter.source_ids = sources;
@@ -91,6 +92,9 @@ static int cmd_query(cli_ctx *ctx, int argc, char **argv)
 			o.filter.min_trust = (int)t;
 			break;
 		}
+		case 'c':
+			context_only = 1;
+			break;
 		case 'd':
 			o.datamark = 1;
 			break;
@@ -134,9 +138,12 @@ static int cmd_query(cli_ctx *ctx, int argc, char **argv)
 		const json_t *results = json_object_get(res, "results"), *r;
 		size_t i;
 
-		cli_say("trace %s: %zu result(s), %lld withheld", json_string_value(json_object_get(res, "trace_id")),
-		        json_array_size(results), (long long)json_integer_value(json_object_get(res, "withheld")));
-		json_array_foreach(results, i, r) result_say(r);
+		if (!context_only) {
+			cli_say("trace %s: %zu result(s), %lld withheld",
+			        json_string_value(json_object_get(res, "trace_id")), json_array_size(results),
+			        (long long)json_integer_value(json_object_get(res, "withheld")));
+			json_array_foreach(results, i, r) result_say(r);
+		}
 		rc = fputs(json_string_value(json_object_get(res, "context")), stdout) == EOF || fflush(stdout) != 0
 		             ? WARD_EXIT_ERROR
 		             : WARD_EXIT_OK;
@@ -214,7 +221,8 @@ static int cmd_cite_check(cli_ctx *ctx, int argc, char **argv)
 
 const cli_command cli_cmds_query[] = {
         {NULL, "query", CMD_STORE_RO, cmd_query,
-         "query TEXT... [--k N] [--source ID]... [--label L]... [--min-trust T] [--datamark] [--no-trace] [--json]",
+         "query TEXT... [--k N] [--source ID]... [--label L]... [--min-trust T] [--datamark] [--no-trace]"
+         " [--context] [--json]",
          "search the served chunks; prints citation-tagged, verified results",
          "The text is split into words (letters and digits) and searched with BM25 (title\n"
          "and section weighted). Only active documents of approved sources are served, and\n"
@@ -228,6 +236,7 @@ const cli_command cli_cmds_query[] = {
          "  --min-trust T   low (default), standard or high\n"
          "  --datamark      spotlighting: whitespace inside blocks becomes U+02C6\n"
          "  --no-trace      write no trace record\n"
+         "  --context       print only the model-ready context (no listing on stderr)\n"
          "  --json          print {\"trace_id\", \"query\", \"results\", \"withheld\", \"context\"}\n"
          "                  (docs/retrieval.md)\n"},
         {"cite", "check", CMD_STORE_RO, cmd_cite_check, "cite check TRACE_ID FILE [--json]",

@@ -83,6 +83,9 @@
 #define WARD_MAX_BATCH_TARGETS 100000            /* targets of one run */
 #define WARD_MAX_MANIFEST_FILE (8 * 1024 * 1024) /* a --manifest file */
 
+/* A document title taken from its first heading. */
+#define WARD_MAX_TITLE_LEN 300
+
 /* Chunking. */
 #define WARD_CHUNK_TARGET 800  /* bytes a chunk aims at */
 #define WARD_CHUNK_MAX 2000    /* bytes a chunk never exceeds */

@@ -27,6 +27,7 @@
 #include "ragward/sources.h"
 #include "ragward/typegate.h"
 #include "ragward/verdict.h"
+#include "ingest/pipeline_internal.h"
 #include "core/limits.h"
 #include "core/yaml.h"
 #include "core/banned.h"
@@ -92,7 +93,7 @@ static int allow_url(void *ctx, const char *url)
 	return rc;
 }
 
-static void findings_to_rows(ward_finding_in *rows, const ward_findings *f)
+void ward_pipeline_findings_to_rows(ward_finding_in *rows, const ward_findings *f)
 {
 	for (size_t i = 0; i < f->n; i++) {
 		rows[i].rule_id = f->items[i].rule_id;
@@ -143,7 +144,7 @@ static int fetch_target(ward_fetch_result **fr, ward_store *s, const ward_source
  * Persian ZWNJ) stay. The signature covers the stripped text; the removal is
  * recorded as the document's findings, with offsets.
  */
-static int strip_invisible(char **out, size_t *out_len, size_t *removed, const char *text, size_t len)
+int ward_pipeline_strip_invisible(char **out, size_t *out_len, size_t *removed, const char *text, size_t len)
 {
 	ward_normalized *n = NULL;
 	ward_buf b;
@@ -174,6 +175,23 @@ done:
 	return rc;
 }
 
+int ward_pipeline_policy(ward_store *s, ward_policy *p)
+{
+	ward_policy_default(p);
+	return ward_policy_configure(p, ward_store_config(s)->thresholds);
+}
+
+int ward_pipeline_judge(const ward_ruleset *rules, const ward_policy *p, int trust, const ward_extracted *x,
+			ward_findings *found, ward_verdict *verdict, double *score)
+{
+	int rc;
+
+	if ((rc = ward_scan_document(rules, x, found)) < 0)
+		return rc;
+	ward_verdict_decide(verdict, score, found, trust, p);
+	return 0;
+}
+
 /*
  * 5. Scan and decide, 6. chunk, 7. sign and store in one transaction: the
  * stages after extraction, for a document or a feed item. Sets the item's
@@ -196,14 +214,12 @@ static int judge_and_store(ward_store *s, const ward_actor *who, const ward_inge
 
 	ward_findings_init(&found);
 	if (o->rules) {
-		if ((rc = ward_scan_document(o->rules, x, &found)) < 0) {
+		if ((rc = ward_pipeline_policy(s, &policy)) < 0)
+			goto done;
+		if ((rc = ward_pipeline_judge(o->rules, &policy, (int)src->trust, x, &found, &verdict, &score)) < 0) {
 			rc = item_from_error(item, rc);
 			goto done;
 		}
-		ward_policy_default(&policy);
-		if ((rc = ward_policy_configure(&policy, ward_store_config(s)->thresholds)) < 0)
-			goto done;
-		ward_verdict_decide(&verdict, &score, &found, (int)src->trust, &policy);
 	}
 	doc->verdict = ward_verdict_name(verdict);
 	doc->score = score;
@@ -212,7 +228,7 @@ static int judge_and_store(ward_store *s, const ward_actor *who, const ward_inge
 			rc = ward_error_set(WARD_ENOMEM, "out of memory");
 			goto done;
 		}
-		findings_to_rows(fin, &found);
+		ward_pipeline_findings_to_rows(fin, &found);
 		doc->findings = fin;
 		doc->nfindings = found.n;
 	}
@@ -245,7 +261,7 @@ static int judge_and_store(ward_store *s, const ward_actor *who, const ward_inge
 		cin[i].text = x->text + chunks[i].start;
 		cin[i].len = chunks[i].end - chunks[i].start;
 		if (stripped) {
-			if ((rc = strip_invisible(&stripped[i], &cin[i].len, &nstripped, cin[i].text, cin[i].len)) < 0)
+			if ((rc = ward_pipeline_strip_invisible(&stripped[i], &cin[i].len, &nstripped, cin[i].text, cin[i].len)) < 0)
 				goto done;
 			cin[i].text = stripped[i];
 		}
@@ -375,6 +391,7 @@ int ward_ingest_one(ward_store *s, const ward_actor *who, const char *target, co
 	ward_fetch_result *fr = NULL;
 	ward_gate_result gate;
 	ward_extracted *x = NULL;
+	char *heading_title = NULL;
 	ward_doc_in doc;
 	ward_doc_outcome outcome;
 	int rc;
@@ -456,8 +473,21 @@ int ward_ingest_one(ward_store *s, const ward_actor *who, const char *target, co
 		goto done;
 	}
 	doc.title = x->title;
+	/* Markdown and text have no <title>: their first heading names them. */
+	for (size_t i = 0; (!doc.title || !*doc.title) && i < x->nblocks; i++)
+		if (x->blocks[i].kind == WARD_BLOCK_HEADING) {
+			size_t n = x->blocks[i].end - x->blocks[i].start;
+			if (n > WARD_MAX_TITLE_LEN)
+				n = WARD_MAX_TITLE_LEN;
+			if (!(heading_title = ward_strndup(x->text + x->blocks[i].start, n))) {
+				rc = ward_error_set(WARD_ENOMEM, "out of memory");
+				goto done;
+			}
+			doc.title = heading_title;
+		}
 	rc = judge_and_store(s, who, o, &src, &doc, x, item);
 done:
+	ward_free(heading_title);
 	ward_extracted_free(x);
 	ward_gate_result_dispose(&gate);
 	ward_fetch_result_free(fr);
@@ -522,7 +552,7 @@ int ward_ingest_manifest_targets(const char *path, char ***targets, size_t *n)
 {
 	json_t *doc = NULL, *list, *v;
 	char **out = NULL;
-	size_t i, count;
+	size_t i, count = 0;
 	int rc;
 
 	*targets = NULL;

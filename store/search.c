@@ -212,11 +212,13 @@ int ward_store_search(ward_store *s, const char *fts_query, const ward_search_fi
 	sqlite3_bind_int(st, 5, f->all_labels ? 1 : 0);
 	sqlite3_bind_int64(st, 6, (sqlite3_int64)limit);
 	sqlite3_bind_int64(st, 7, (sqlite3_int64)offset);
+	rc = SQLITE_DONE;
 	while (count < limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((rc = hit_from_row(&v[count], st)) < 0)
 			goto done;
 		v[count].bm25 = sqlite3_column_double(st, 24);
 		count++;
+		rc = SQLITE_ROW; /* stopping at the limit leaves rows unread: fine */
 	}
 	rc = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? 0 : ward_db_fail(s, "searching chunks");
 done:
