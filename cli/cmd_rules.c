@@ -53,7 +53,7 @@ static int cmd_check(cli_ctx *ctx, int argc, char **argv)
 	ward_ruleset_opts opts;
 	ward_ruleset *rs = NULL;
 	ward_ruleset_stats st;
-	const char *dir;
+	const char *dir = NULL;
 	int rc;
 
 	if ((rc = parse_args(ctx, argc, argv, "check", &dir)) != 0)
@@ -88,7 +88,7 @@ static int cmd_test(cli_ctx *ctx, int argc, char **argv)
 	ward_ruleset *rs = NULL;
 	ward_example_failure *f = NULL;
 	size_t nf = 0, nex = 0;
-	const char *dir;
+	const char *dir = NULL;
 	json_t *arr = NULL;
 	int rc;
 

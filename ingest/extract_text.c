@@ -408,7 +408,7 @@ int extract_markdown(ward_extracted **out, const char *bytes, size_t n)
 		size_t p = i;
 		size_t col = 0;
 		size_t k;
-		char c;
+		char c = 0;
 
 		while (p < e && (w[p] == ' ' || w[p] == '\t')) {
 			col += w[p] == '\t' ? 4 - col % 4 : 1;

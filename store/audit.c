@@ -670,7 +670,7 @@ static int load_leaves(ward_store *s, ward_hash **leaves_out, uint64_t *n_out, w
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t seq = sqlite3_column_int64(st, 0);
 		const char *f[5];
-		char obj[48];
+		char obj[64];
 
 		snprintf(obj, sizeof(obj), "event %" PRId64, seq);
 		for (; expect < seq; expect++) {
@@ -811,7 +811,7 @@ int ward_audit_verify(ward_store *s, const char *extra_anchor_path, ward_audit_r
 			ward_checkpoint c;
 			const char *why = NULL;
 			ward_hash root;
-			char obj[48];
+			char obj[64];
 
 			snprintf(obj, sizeof(obj), "checkpoint %lld", (long long)sqlite3_column_int64(st, 5));
 			r->checkpoints++;
@@ -866,7 +866,7 @@ int ward_audit_verify(ward_store *s, const char *extra_anchor_path, ward_audit_r
 		rc = 0;
 	}
 	if (n > 0 && max_size < n) {
-		char obj[48];
+		char obj[64];
 		snprintf(obj, sizeof(obj), "events %" PRIu64 "-%" PRIu64, max_size + 1, n);
 		if ((rc = report_add(r, obj, "not covered by any signed checkpoint (inserted?)")) < 0)
 			goto done;

@@ -418,7 +418,7 @@ static int audit_source(ward_store *s, const ward_actor *who, const char *action
 
 int ward_sources_request(ward_store *s, const ward_actor *who, const ward_source_request *req, int64_t *id_out)
 {
-	ward_source_kind kind;
+	ward_source_kind kind = WARD_KIND_HTTPS;
 	char *pattern = NULL, *labels = NULL, *seeds = NULL;
 	json_t *labels_json = NULL, *seeds_arr = NULL;
 	int rc;
@@ -600,7 +600,7 @@ done:
 
 typedef struct {
 	const char *name;
-	ward_source_kind kind;
+	ward_source_kind kind = WARD_KIND_HTTPS;
 	char *pattern;
 	ward_trust trust;
 	char *labels;
