@@ -189,7 +189,7 @@ const cli_command cli_cmds_audit[] = {
 	 "  --checkpoint FILE  a checkpoint exported earlier with 'audit checkpoint --out'\n"
 	 "  --json             print {\"ok\", \"events\", \"checkpoints\", \"anchors_checked\",\n"
 	 "                     \"failures\": [{\"object\", \"problem\"}]}\n"},
-	{"audit", "checkpoint", CMD_STORE_SIGN, cmd_checkpoint, "audit checkpoint [--out FILE] [--json]",
+	{"audit", "checkpoint", CMD_STORE_RO, cmd_checkpoint, "audit checkpoint [--out FILE] [--json]",
 	 "print (or write) the latest signed checkpoint to keep outside the store",
 	 "Keep the exported file somewhere the store's host cannot rewrite; 'audit verify\n"
 	 "--checkpoint FILE' then detects truncation or a restored older database.\n\n"

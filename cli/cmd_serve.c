@@ -14,6 +14,7 @@
 #include "ragward/alloc.h"
 #include "ragward/log.h"
 #include "ragward/server.h"
+#include "ragward/audit.h"
 #include "cli/cli.h"
 #include "core/banned.h"
 
@@ -45,6 +46,35 @@ static int parse_uint(const char *s, unsigned max, unsigned *out)
 		return -1;
 	*out = (unsigned)v;
 	return 0;
+}
+
+/*
+ * Before serving: SQLite's quick_check and the audit log against its signed
+ * checkpoints and the home's anchor. A store that was rolled back, truncated
+ * or edited is not served (T49: refuse to serve) until an operator has looked
+ * at `ragward audit verify` and `ragward verify`.
+ */
+static int startup_check(cli_ctx *ctx)
+{
+	ward_store *s = NULL;
+	ward_audit_report rep;
+	int rc;
+
+	memset(&rep, 0, sizeof(rep));
+	if (ward_store_open(&s, ctx->home, 0) < 0 || ward_store_quick_check(s) < 0 ||
+	    ward_audit_verify(s, NULL, &rep) < 0) {
+		rc = cli_fail(ctx);
+		ward_store_close(s);
+		return rc;
+	}
+	rc = rep.nfailures != 0;
+	for (size_t i = 0; i < rep.nfailures; i++)
+		cli_say("ragward: audit: %s: %s", rep.failures[i].object, rep.failures[i].problem);
+	if (rc)
+		cli_say("ragward: the store failed its audit check; refusing to serve (see 'ragward audit verify')");
+	ward_audit_report_dispose(&rep);
+	ward_store_close(s);
+	return rc;
 }
 
 static int cmd_serve(cli_ctx *ctx, int argc, char **argv)
@@ -121,6 +151,8 @@ static int cmd_serve(cli_ctx *ctx, int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	if (startup_check(ctx) != 0)
+		return WARD_EXIT_FAIL;
 	if (ward_server_start(&srv, ctx->home, &o) < 0)
 		return cli_fail(ctx);
 	if (o.unix_path)

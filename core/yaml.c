@@ -227,7 +227,7 @@ int ward_file_read(char **out, size_t *len, const char *path, size_t max)
 
 	*out = NULL;
 	*len = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return ward_error_set(errno == ENOENT ? WARD_ENOTFOUND : WARD_EIO, "cannot open '%s': %s", path,
 				      errno == ELOOP ? "is a symlink" : strerror(errno));

@@ -600,7 +600,7 @@ done:
 
 typedef struct {
 	const char *name;
-	ward_source_kind kind = WARD_KIND_HTTPS;
+	ward_source_kind kind;
 	char *pattern;
 	ward_trust trust;
 	char *labels;
