@@ -64,6 +64,9 @@ void cli_say(const char *fmt, ...) WARD_PRINTF(1, 2);
  * on a terminal; returns a static-per-call buffer the caller must free. */
 char *cli_escape(const char *s);
 
+/* "low", "medium", "high", "critical" for severities 1..4 (clamped). */
+const char *cli_severity_name(int severity);
+
 /* Parses a positive decimal id; 0 on success. */
 int cli_parse_id(const char *s, long long *out);
 

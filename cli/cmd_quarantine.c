@@ -92,11 +92,11 @@ static int cmd_show(cli_ctx *ctx, int argc, char **argv)
 	}
 	for (size_t i = 0; i < nf; i++) {
 		char *ex = cli_escape(f[i].excerpt ? f[i].excerpt : "");
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:i, s:s, s:s, s:I, s:I, s:s}", "rule_id", f[i].rule_id,
-						     "category", f[i].category, "severity", f[i].severity, "channel",
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s}", "rule_id", f[i].rule_id,
+						     "category", f[i].category, "severity", cli_severity_name(f[i].severity), "channel",
 						     f[i].channel, "view", f[i].view, "start", (json_int_t)f[i].start,
 						     "end", (json_int_t)f[i].end, "excerpt", f[i].excerpt ? f[i].excerpt : ""));
-		cli_say("  [%d] %-34s %-9s @%lld  %s", f[i].severity, f[i].rule_id, f[i].channel, (long long)f[i].start,
+		cli_say("  %-8s %-34s %-9s @%lld  %s", cli_severity_name(f[i].severity), f[i].rule_id, f[i].channel, (long long)f[i].start,
 			ex ? ex : "");
 		ward_free(ex);
 	}

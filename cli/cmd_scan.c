@@ -19,13 +19,6 @@
 #include "core/yaml.h"
 #include "core/banned.h"
 
-static const char *severity_name(int s)
-{
-	static const char *const names[] = {"low", "low", "medium", "high", "critical"};
-
-	return names[s < 1 ? 1 : s > 4 ? 4 : s];
-}
-
 typedef struct {
 	ward_verdict verdict;
 	double score;
@@ -80,7 +73,7 @@ static json_t *result_json(const char *path, const scan_result *r, const char *s
 	for (size_t i = 0; arr && i < r->found.n; i++) {
 		const ward_finding *f = &r->found.items[i];
 		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s}", "rule_id", f->rule_id,
-						     "category", f->category, "severity", severity_name(f->severity),
+						     "category", f->category, "severity", cli_severity_name(f->severity),
 						     "channel", ward_channel_name(f->channel), "view",
 						     ward_view_name(f->view), "start", (json_int_t)f->start, "end",
 						     (json_int_t)f->end, "excerpt", f->excerpt ? f->excerpt : ""));
@@ -143,7 +136,7 @@ static int cmd_scan(cli_ctx *ctx, int argc, char **argv)
 			for (size_t j = 0; j < r.found.n; j++) {
 				const ward_finding *f = &r.found.items[j];
 				char *ex = cli_escape(f->excerpt ? f->excerpt : "");
-				cli_say("  %-8s %-36s %-9s %-8s @%zu  %s", severity_name(f->severity), f->rule_id,
+				cli_say("  %-8s %-36s %-9s %-8s @%zu  %s", cli_severity_name(f->severity), f->rule_id,
 					ward_channel_name(f->channel), ward_view_name(f->view), f->start, ex ? ex : "");
 				ward_free(ex);
 			}

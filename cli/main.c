@@ -128,6 +128,13 @@ char *cli_escape(const char *s)
 	return out;
 }
 
+const char *cli_severity_name(int s)
+{
+	static const char *const names[] = {"low", "low", "medium", "high", "critical"};
+
+	return names[s < 1 ? 1 : s > 4 ? 4 : s];
+}
+
 int cli_parse_id(const char *s, long long *out)
 {
 	char *end = NULL;

@@ -127,7 +127,7 @@ static int fetch_target(ward_fetch_result **fr, ward_store *s, const ward_source
 	fo.allow_ctx = &actx;
 	if ((rc = ward_documents_latest(s, target, &prev, &found)) < 0)
 		return rc;
-	if (found && strcmp(prev.state, "dropped") != 0) {
+	if (found) {
 		fo.if_none_match = prev.etag;
 		fo.if_modified_since = prev.last_modified;
 	}

@@ -257,9 +257,9 @@ int ward_documents_store(ward_store *s, const ward_actor *who, const ward_doc_in
 		return rc;
 	if ((rc = ward_documents_latest(s, in->uri, &prev, &found)) < 0)
 		goto done;
-	if (found && strcmp(prev.state, "dropped") != 0 &&
-	    memcmp(prev.byte_sha256, in->byte_sha256, WARD_SHA256_LEN) == 0) {
-		/* Same bytes: nothing to write. */
+	if (found && memcmp(prev.byte_sha256, in->byte_sha256, WARD_SHA256_LEN) == 0) {
+		/* Same bytes: nothing to write. This holds for a dropped version
+		 * too: a reviewer's drop sticks until the bytes change. */
 		ward_store_rollback(s);
 		*outcome = WARD_DOC_UNCHANGED;
 		*doc_id = prev.id;
