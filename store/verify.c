@@ -565,7 +565,8 @@ done:
 	" (SELECT action FROM audit_events WHERE subject = 'source:' || s.id AND action IN ('source.request',"      \
 	"  'source.import', 'source.approve', 'source.reject', 'source.revoke') ORDER BY seq DESC LIMIT 1),"        \
 	" (SELECT details FROM audit_events WHERE subject = 'source:' || s.id AND action IN ('source.request',"     \
-	"  'source.import') ORDER BY seq LIMIT 1)"                                                                  \
+	"  'source.import') ORDER BY seq LIMIT 1),"                                                                 \
+	" s.labels, s.allow_private, s.seeds"                                                                       \
 	" FROM sources s ORDER BY s.id"
 
 static const char *source_state_after(const char *action)
@@ -579,6 +580,60 @@ static const char *source_state_after(const char *action)
 		if (strcmp(action, map[i].action) == 0)
 			return map[i].state;
 	return NULL;
+}
+
+/* The compact JSON text of a list recorded in an event: requests record the
+ * array itself, imports its JSON text. NULL when absent or malformed. */
+static char *event_list_text(const json_t *v)
+{
+	json_t *parsed = NULL;
+	char *out;
+
+	if (json_is_string(v))
+		v = parsed = json_loads(json_string_value(v), JSON_REJECT_DUPLICATES, NULL);
+	out = json_is_array(v) ? json_dumps(v, JSON_COMPACT) : NULL;
+	json_decref(parsed);
+	return out;
+}
+
+/* Labels decide who sees a source's chunks, allow_private where it may be
+ * fetched from, seeds what `ingest --all` fetches: none is signed, so each
+ * must equal what the request or import recorded. */
+static int check_source_lists(fail_list *l, int64_t id, const json_t *ev, sqlite3_stmt *st, int *bad)
+{
+	static const struct {
+		int col;
+		const char *field;
+	} lists[] = {{8, "labels"}, {10, "seeds"}};
+	const json_t *ap = json_object_get(ev, "allow_private");
+	int rc;
+
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+		const json_t *v = json_object_get(ev, lists[i].field);
+		const char *got = (const char *)sqlite3_column_text(st, lists[i].col);
+		char *want;
+
+		if (!v && strcmp(lists[i].field, "seeds") == 0 && got && strcmp(got, "[]") == 0)
+			continue; /* events written before seeds existed */
+		want = event_list_text(v);
+		if (!want || !got || strcmp(want, got) != 0) {
+			*bad = 1;
+			rc = fail_add(l, "source", id, "%s %s differ from the audit log (%s)", lists[i].field,
+				      got ? got : "(null)", want ? want : "(missing)");
+			ward_free(want); /* json_dumps allocates through the hook */
+			if (rc < 0)
+				return rc;
+			continue;
+		}
+		ward_free(want); /* json_dumps allocates through the hook */
+	}
+	if (!json_is_boolean(ap) || json_is_true(ap) != (sqlite3_column_int(st, 9) != 0)) {
+		*bad = 1;
+		if ((rc = fail_add(l, "source", id, "allow_private %d differs from the audit log",
+				   sqlite3_column_int(st, 9))) < 0)
+			return rc;
+	}
+	return 0;
 }
 
 static int check_sources(ward_store *s, fail_list *l, ward_verify_report *r)
@@ -624,6 +679,8 @@ static int check_sources(ward_store *s, fail_list *l, ward_verify_report *r)
 					goto done;
 			}
 		}
+		if (ev && (rc = check_source_lists(l, id, ev, st, &bad)) < 0)
+			goto done;
 		if (bad)
 			r->sources.failed++;
 	}

@@ -407,6 +407,22 @@ static void test_store_verify__source_pattern(void **state)
 	tamper_expect(f->home, "UPDATE sources SET pattern = '/' WHERE id = 1", "source 1", "pattern '/' differs");
 }
 
+/* Labels decide which caller sees a source's chunks: widening them in the
+ * database must not go unnoticed. */
+static void test_store_verify__source_labels(void **state)
+{
+	fixture *f = *state;
+	tamper_expect(f->home, "UPDATE sources SET labels = '[\"public\",\"secret\"]' WHERE id = 1", "source 1",
+		      "labels");
+}
+
+static void test_store_verify__source_allow_private(void **state)
+{
+	fixture *f = *state;
+	tamper_expect(f->home, "UPDATE sources SET allow_private = 1 - allow_private WHERE id = 1", "source 1",
+		      "allow_private");
+}
+
 static void test_store_verify__key_row(void **state)
 {
 	fixture *f = *state;
@@ -512,6 +528,8 @@ int main(void)
 		T(document_without_event),
 		T(source_state),
 		T(source_pattern),
+		T(source_labels),
+		T(source_allow_private),
 		T(key_row),
 		T(audit_event),
 		T(fts_row_deleted),
