@@ -96,6 +96,7 @@ extern const cli_command cli_cmds_query[];
 extern const cli_command cli_cmds_mcp[];
 extern const cli_command cli_cmds_verify[];
 extern const cli_command cli_cmds_stats[];
+extern const cli_command cli_cmds_rescan[];
 extern const cli_command cli_cmds_serve[];
 extern const cli_command cli_cmds_callers[];
 

@@ -348,7 +348,9 @@ done:
 	"  ORDER BY seq LIMIT 1),"                                                                                  \
 	" (SELECT min(e.seq) FROM documents n JOIN audit_events e ON e.subject = 'document:' || n.id"              \
 	"  AND e.action = 'document.ingest' WHERE n.uri = d.uri AND n.version > d.version),"                       \
-	" EXISTS (SELECT 1 FROM sources WHERE id = d.source_id)"                                                    \
+	" EXISTS (SELECT 1 FROM sources WHERE id = d.source_id),"                                                   \
+	" (SELECT details FROM audit_events WHERE subject = 'document:' || d.id AND action = 'document.rescan'"     \
+	"  ORDER BY seq DESC LIMIT 1)"                                                                              \
 	" FROM documents d ORDER BY d.id"
 
 /* One field of a document row against its ingest event. */
@@ -378,10 +380,10 @@ static int doc_int_check(fail_list *l, int64_t id, const char *field, int64_t ro
 /*
  * The state a document must be in according to the audit log: its ingest
  * event (verdict quarantine: quarantined, else active), then in log order
- * its quarantine.release (-> active) and quarantine.drop (-> dropped) events
- * and the ingest event of the next version of its URI (active or
- * quarantined -> superseded). An event that could not have happened from the
- * state reached is itself reported.
+ * its quarantine.release (-> active), quarantine.drop (-> dropped) and
+ * document.rescan (from_state -> to_state) events and the ingest event of the
+ * next version of its URI (active or quarantined -> superseded). An event
+ * that could not have happened from the state reached is itself reported.
  */
 static int doc_expected_state(ward_store *s, sqlite3_stmt *ev, fail_list *l, int64_t id, const char *verdict,
 			      int64_t succ_seq, const char **out, int *bad)
@@ -402,6 +404,26 @@ static int doc_expected_state(ward_store *s, sqlite3_stmt *ev, fail_list *l, int
 			superseded = 1;
 			if (!strcmp(state, "active") || !strcmp(state, "quarantined"))
 				state = "superseded";
+		}
+		if (action && strcmp(action, "document.rescan") == 0) {
+			/* A rescan moves active -> quarantined, or keeps the state. */
+			json_t *d = json_loads((const char *)sqlite3_column_text(ev, 2), JSON_REJECT_DUPLICATES, NULL);
+			const char *from = json_string_value(json_object_get(d, "from_state"));
+			const char *to = json_string_value(json_object_get(d, "to_state"));
+			const char *next = !to ? NULL : !strcmp(to, "active") ? "active" : !strcmp(to, "quarantined") ? "quarantined" : NULL;
+			int ok = from && next && !strcmp(from, state) &&
+				 (!strcmp(from, next) || (!strcmp(from, "active") && !strcmp(next, "quarantined")));
+
+			json_decref(d);
+			if (!ok) {
+				*bad = 1;
+				if ((rc = fail_add(l, "document", id, "audit event %" PRId64 " (document.rescan) applies to a"
+								       " document in state '%s'", seq, state)) < 0)
+					return rc;
+				continue;
+			}
+			state = next;
+			continue;
 		}
 		if (strcmp(state, "quarantined") != 0) {
 			*bad = 1;
@@ -436,7 +458,8 @@ static int doc_check_one(ward_store *s, sqlite3_stmt *st, sqlite3_stmt *ev, fail
 	const char *details = (const char *)sqlite3_column_text(st, 14);
 	int64_t succ_seq = sqlite3_column_int64(st, 15);
 	int source_exists = sqlite3_column_int(st, 16);
-	json_t *ev_json = NULL;
+	const char *rescan_details = (const char *)sqlite3_column_text(st, 17);
+	json_t *ev_json = NULL, *rescan_json = NULL, *judged;
 	const char *expected = NULL;
 	char hex[2 * WARD_SHA256_LEN + 1] = "";
 	int rc = 0, bad = 0;
@@ -484,15 +507,29 @@ static int doc_check_one(ward_store *s, sqlite3_stmt *st, sqlite3_stmt *ev, fail
 			      state ? state : "?");
 		goto done;
 	}
+	/* The verdict and rule set are the ingest event's, or those of the last
+	 * document.rescan event when the document was rescanned. */
+	judged = ev_json;
+	if (rescan_details) {
+		json_t *rj = json_loads(rescan_details, JSON_REJECT_DUPLICATES, NULL);
+		rescan_json = json_pack("{s:O?, s:O?}", "verdict", json_object_get(rj, "to_verdict"), "ruleset_sha256",
+					json_object_get(rj, "to_ruleset"));
+		json_decref(rj);
+		if (!rescan_json) {
+			rc = ward_error_set(WARD_ENOMEM, "out of memory");
+			goto done;
+		}
+		judged = rescan_json;
+	}
 	if ((rc = doc_field_check(l, id, "uri", uri, json_string_value(json_object_get(ev_json, "uri")), &bad)) < 0 ||
 	    (rc = doc_int_check(l, id, "version", version, json_object_get(ev_json, "version"), &bad)) < 0 ||
 	    (rc = doc_int_check(l, id, "source_id", source_id, json_object_get(ev_json, "source_id"), &bad)) < 0 ||
 	    (rc = doc_field_check(l, id, "byte_sha256", hex, json_string_value(json_object_get(ev_json, "sha256")),
 				  &bad)) < 0 ||
-	    (rc = doc_field_check(l, id, "verdict", verdict, json_string_value(json_object_get(ev_json, "verdict")),
+	    (rc = doc_field_check(l, id, "verdict", verdict, json_string_value(json_object_get(judged, "verdict")),
 				  &bad)) < 0 ||
 	    (rc = doc_field_check(l, id, "ruleset_sha256", ruleset,
-				  json_string_value(json_object_get(ev_json, "ruleset_sha256")), &bad)) < 0)
+				  json_string_value(json_object_get(judged, "ruleset_sha256")), &bad)) < 0)
 		goto done;
 	if (json_integer_value(json_object_get(ev_json, "chunks")) != nchunks) {
 		bad = 1;
@@ -511,6 +548,7 @@ static int doc_check_one(ward_store *s, sqlite3_stmt *st, sqlite3_stmt *ev, fail
 done:
 	if (bad)
 		r->documents.failed++;
+	json_decref(rescan_json);
 	json_decref(ev_json);
 	return rc;
 }
@@ -521,8 +559,8 @@ static int check_documents(ward_store *s, fail_list *l, ward_verify_report *r)
 	int rc;
 
 	if ((rc = ward_db_prepare(s, &st, VERIFY_DOC_SQL)) < 0 ||
-	    (rc = ward_db_prepare(s, &ev, "SELECT seq, action FROM audit_events WHERE subject = ?1 AND action IN"
-					  " ('quarantine.release', 'quarantine.drop') ORDER BY seq")) < 0)
+	    (rc = ward_db_prepare(s, &ev, "SELECT seq, action, details FROM audit_events WHERE subject = ?1 AND action IN"
+					  " ('quarantine.release', 'quarantine.drop', 'document.rescan') ORDER BY seq")) < 0)
 		goto done;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		if ((rc = doc_check_one(s, st, ev, l, r)) < 0)

@@ -9,7 +9,7 @@ COMMANDS=("init" "keys list" "keys rotate" "keys export"
 	"ingest" "scan" "rules check" "rules test"
 	"quarantine list" "quarantine show" "quarantine release" "quarantine drop"
 	"query" "cite check" "serve" "mcp" "callers add" "callers list" "callers revoke"
-	"verify" "stats"
+	"verify" "stats" "rescan"
 	"audit log" "audit verify" "audit checkpoint")
 
 step "--version prints the version and the library versions"
