@@ -289,7 +289,8 @@ int ward_documents_store(ward_store *s, const ward_actor *who, const ward_doc_in
 		goto done;
 	ward_hex_encode_to(hex, in->byte_sha256, WARD_SHA256_LEN);
 	*outcome = quarantined ? WARD_DOC_QUARANTINED : found ? WARD_DOC_UPDATED : WARD_DOC_NEW;
-	details = json_pack("{s:s, s:I, s:I, s:s, s:s, s:s, s:I, s:I, s:s, s:o}", "uri", in->uri, "version",
+	details = json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:I, s:I, s:s, s:o}", "uri", in->uri, "title",
+			    in->title ? in->title : "", "version",
 			    (json_int_t)ver, "source_id", (json_int_t)in->source_id, "sha256", hex, "verdict",
 			    in->verdict, "ruleset_sha256", in->ruleset_sha256 ? in->ruleset_sha256 : "none", "chunks",
 			    (json_int_t)in->nchunks, "findings", (json_int_t)in->nfindings, "outcome",

@@ -350,7 +350,8 @@ done:
 	"  AND e.action = 'document.ingest' WHERE n.uri = d.uri AND n.version > d.version),"                       \
 	" EXISTS (SELECT 1 FROM sources WHERE id = d.source_id),"                                                   \
 	" (SELECT details FROM audit_events WHERE subject = 'document:' || d.id AND action = 'document.rescan'"     \
-	"  ORDER BY seq DESC LIMIT 1)"                                                                              \
+	"  ORDER BY seq DESC LIMIT 1),"                                                                             \
+	" COALESCE(d.title, '')"                                                                                    \
 	" FROM documents d ORDER BY d.id"
 
 /* One field of a document row against its ingest event. */
@@ -521,6 +522,12 @@ static int doc_check_one(ward_store *s, sqlite3_stmt *st, sqlite3_stmt *ev, fail
 		}
 		judged = rescan_json;
 	}
+	/* The title is shown to the model with every citation but is not in the
+	 * chunk statement: it must equal what the ingest event recorded. */
+	if (json_object_get(ev_json, "title") &&
+	    (rc = doc_field_check(l, id, "title", (const char *)sqlite3_column_text(st, 18),
+				  json_string_value(json_object_get(ev_json, "title")), &bad)) < 0)
+		goto done;
 	if ((rc = doc_field_check(l, id, "uri", uri, json_string_value(json_object_get(ev_json, "uri")), &bad)) < 0 ||
 	    (rc = doc_int_check(l, id, "version", version, json_object_get(ev_json, "version"), &bad)) < 0 ||
 	    (rc = doc_int_check(l, id, "source_id", source_id, json_object_get(ev_json, "source_id"), &bad)) < 0 ||

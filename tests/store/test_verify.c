@@ -407,6 +407,17 @@ static void test_store_verify__source_pattern(void **state)
 	tamper_expect(f->home, "UPDATE sources SET pattern = '/' WHERE id = 1", "source 1", "pattern '/' differs");
 }
 
+/* A changed title in the document and every FTS row alike: only the audit
+ * event still knows the real one. */
+static void test_store_verify__document_title(void **state)
+{
+	fixture *f = *state;
+	tamper_expect(f->home,
+		      "UPDATE documents SET title = 'Forged' WHERE id = 1;"
+		      "UPDATE chunks_fts SET title = 'Forged' WHERE rowid IN (SELECT id FROM chunks WHERE document_id = 1)",
+		      "document 1", "title");
+}
+
 /* Labels decide which caller sees a source's chunks: widening them in the
  * database must not go unnoticed. */
 static void test_store_verify__source_labels(void **state)
@@ -529,6 +540,7 @@ int main(void)
 		T(source_state),
 		T(source_pattern),
 		T(source_labels),
+		T(document_title),
 		T(source_allow_private),
 		T(key_row),
 		T(audit_event),
