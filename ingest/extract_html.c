@@ -380,6 +380,8 @@ static void css_decl(css_seen *c, const char *prop, const char *val)
 						tok[k++] = *p++;
 					if (*p == ')')
 						tok[k++] = *p++;
+					else if (*p != '\0')
+						break; /* token full: no progress (fuzz/corpora/html/crash-css-paren-loop) */
 					continue;
 				}
 				tok[k++] = *p++;

@@ -219,6 +219,12 @@ static int respond_error(char **response, const json_t *id, int code, const char
 	va_start(ap, fmt);
 	vsnprintf(message, sizeof(message), fmt, ap);
 	va_end(ap);
+	/* jansson's parse errors quote the offending bytes, which may be invalid
+	 * UTF-8 that json_string() refuses (fuzz/corpora/mcp/crash-parse-error-
+	 * invalid-utf8): keep the message printable ASCII. */
+	for (char *c = message; *c; c++)
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+			*c = '?';
 	if (!(*response = dump(error_msg(id ? id : json_null(), code, message))))
 		return ward_error_set(WARD_ENOMEM, "out of memory");
 	return 0;

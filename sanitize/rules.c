@@ -161,14 +161,16 @@ static int parse_set(const where *w, json_t *arr, const char *key, unsigned *out
 		unsigned bit;
 		if (!json_is_string(v))
 			return RFAIL(w, WARD_EINVAL, "'%s' must list names", key);
+		/* The bit only after a successful parse: the kind is unset on
+		 * failure (fuzz/corpora/rules/crash-unknown-view-shift). */
 		if (is_view) {
-			ward_view_kind k;
+			ward_view_kind k = WARD_VIEW_RAW;
 			rc = ward_view_parse(&k, json_string_value(v));
-			bit = 1u << (unsigned)k;
+			bit = rc < 0 ? 0 : 1u << (unsigned)k;
 		} else {
-			ward_channel c;
+			ward_channel c = WARD_CH_VISIBLE;
 			rc = ward_channel_parse(&c, json_string_value(v));
-			bit = 1u << (unsigned)c;
+			bit = rc < 0 ? 0 : 1u << (unsigned)c;
 		}
 		if (rc < 0)
 			return RFAIL(w, WARD_EINVAL, "unknown %s '%s'", is_view ? "view" : "channel",

@@ -187,9 +187,12 @@ int ward_scan_document(const ward_ruleset *rs, const ward_extracted *x, ward_fin
 	for (size_t i = 0; i < x->nlinks; i++) {
 		const ward_link *l = &x->links[i];
 		ward_buf_reset(&link);
-		if (ward_buf_printf(&link, "%s[%s](%s)", l->is_image ? "!" : "", l->text ? l->text : "",
-				    l->url ? l->url : "") < 0)
+		if ((rc = ward_buf_printf(&link, "%s[%s](%s)", l->is_image ? "!" : "", l->text ? l->text : "",
+					  l->url ? l->url : "")) < 0) {
+			if (rc != WARD_ETOOBIG)
+				goto done; /* out of memory: never a silent skip */
 			continue; /* an over-long link is cut by the extractor's caps; skip it here */
+		}
 		if ((rc = scan_piece(rs, WARD_CH_ATTRIBUTE, NULL, link.ptr, link.len, NULL, l->src_start,
 				     l->src_start + 1, out)) < 0) {
 			/* A link that is not valid UTF-8 cannot reach a model intact. */
