@@ -53,7 +53,8 @@ static int scan_file(const ward_ruleset *rs, const char *path, scan_result *r)
 		r->verdict = reject ? WARD_VERDICT_REJECT : WARD_VERDICT_QUARANTINE;
 		goto done;
 	}
-	if ((rc = ward_extract(&x, gate.utf8, gate.utf8_len, gate.type)) < 0)
+	if ((rc = ward_extract(&x, gate.utf8, gate.utf8_len, gate.type)) < 0 ||
+	    (rc = ward_extracted_rebase(x, &gate.map)) < 0)
 		goto done;
 	if ((rc = ward_scan_document(rs, x, &r->found)) < 0)
 		goto done;

@@ -730,3 +730,23 @@ int ward_extract_feed(ward_feed_item **items, size_t *n, const char *bytes, size
 		return rc;
 	return extract_feed(items, n, bytes != NULL ? bytes : "", len);
 }
+
+int ward_extracted_rebase(ward_extracted *x, const ward_offmap *inner)
+{
+	ward_offmap composed;
+	int rc;
+
+	if (!inner || inner->n == 0)
+		return 0;
+	if ((rc = ward_offmap_compose(&composed, &x->map, inner)) < 0)
+		return rc;
+	ward_offmap_dispose(&x->map);
+	x->map = composed;
+	for (size_t i = 0; i < x->nsegments; i++) {
+		x->segments[i].src_start = ward_offmap_lookup(inner, x->segments[i].src_start);
+		x->segments[i].src_end = ward_offmap_lookup(inner, x->segments[i].src_end);
+	}
+	for (size_t i = 0; i < x->nlinks; i++)
+		x->links[i].src_start = ward_offmap_lookup(inner, x->links[i].src_start);
+	return 0;
+}

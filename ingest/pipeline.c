@@ -358,6 +358,11 @@ static int ingest_feed(ward_store *s, const ward_actor *who, const ward_ingest_o
 			goto done;
 		}
 		d.keep_bytes = 0;
+		if (items[i].content && (rc = ward_extracted_rebase(items[i].content, &gate->map)) < 0) {
+			ward_free(uri);
+			ward_free(final);
+			goto done;
+		}
 		if (items[i].content)
 			rc = judge_and_store(s, who, o, src, &d, items[i].content, &sub);
 		else
@@ -472,6 +477,8 @@ int ward_ingest_one(ward_store *s, const ward_actor *who, const char *target, co
 		rc = item_from_error(item, rc);
 		goto done;
 	}
+	if ((rc = ward_extracted_rebase(x, &gate.map)) < 0)
+		goto done;
 	doc.title = x->title;
 	/* Markdown and text have no <title>: their first heading names them. */
 	for (size_t i = 0; (!doc.title || !*doc.title) && i < x->nblocks; i++)

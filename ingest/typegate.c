@@ -777,31 +777,36 @@ static size_t utf8_bad_offset(const char *s, size_t n)
  * and *bad_at to about where it stopped; the return value is then 0. Output
  * over min(4 n, 2 WARD_MAX_DOC_BYTES) is refused the same way (*bad = 2).
  */
+/*
+ * Converts to UTF-8 and records, in out->map, where each converted character
+ * came from in the original bytes (`in` starts `base` bytes into them, after a
+ * BOM), so that offsets of findings and citations point at the document as it
+ * was fetched, whatever its charset.
+ */
 static int gate_convert(ward_gate_result *out, const char *in, size_t n, const gate_charset *cs, int *bad,
-			size_t *bad_at)
+			size_t *bad_at, size_t base)
 {
-	UConverter *src = NULL, *dst = NULL;
+	UConverter *src = NULL;
 	UErrorCode st = U_ZERO_ERROR;
-	UChar pivot[1024], *ps = pivot, *pt = pivot;
-	char chunk[16384];
 	const char *s = in;
 	ward_buf b;
 	size_t cap = (size_t)2 * WARD_MAX_DOC_BYTES;
 	int rc = 0;
-	UBool reset = 1;
 
 	*bad = 0;
 	*bad_at = 0;
 	if (n <= cap / 4)
 		cap = 4 * n;
 	ward_buf_init(&b, cap);
+	ward_offmap_dispose(&out->map);
+	ward_offmap_init(&out->map, base + n);
 	if (strcmp(cs->icu, "UTF-8") == 0) {
 		/* No transcoding needed: validate strictly and copy. */
 		if ((*bad_at = utf8_bad_offset(in, n)) < n) {
 			*bad = 1;
 			goto done;
 		}
-		if ((rc = ward_buf_append(&b, in, n)) < 0)
+		if ((rc = ward_buf_append(&b, in, n)) < 0 || (rc = ward_offmap_add(&out->map, 0, base)) < 0)
 			goto done;
 		goto finish;
 	}
@@ -812,23 +817,34 @@ static int gate_convert(ward_gate_result *out, const char *in, size_t n, const g
 	src = ucnv_open(cs->icu, &st);
 	if (U_SUCCESS(st))
 		ucnv_setToUCallBack(src, UCNV_TO_U_CALLBACK_STOP, NULL, NULL, NULL, &st);
-	if (U_SUCCESS(st))
-		dst = ucnv_open("UTF-8", &st);
-	if (U_SUCCESS(st))
-		ucnv_setFromUCallBack(dst, UCNV_FROM_U_CALLBACK_STOP, NULL, NULL, NULL, &st);
 	if (U_FAILURE(st)) {
 		rc = ward_error_set(st == U_MEMORY_ALLOCATION_ERROR ? WARD_ENOMEM : WARD_EIO,
 				    "type gate: cannot open converter '%s': %s", cs->icu, u_errorName(st));
 		goto done;
 	}
-	for (;;) {
-		char *t = chunk;
+	/* One character at a time, so each one's source offset is known; an
+	 * anchor is only added where the byte lengths differ (offmap merges
+	 * anchors on one diagonal). Non-UTF-8 documents are rare: simplicity
+	 * wins over speed here. */
+	while (s < in + n) {
+		const char *at = s;
+		uint8_t u8[U8_MAX_LENGTH];
+		int32_t k = 0;
+		UChar32 c;
 
 		st = U_ZERO_ERROR;
-		ucnv_convertEx(dst, src, &t, chunk + sizeof(chunk), &s, in + n, pivot, &ps, &pt, pivot + 1024, reset, 1,
-			       &st);
-		reset = 0;
-		if (t > chunk && ward_buf_append(&b, chunk, (size_t)(t - chunk)) < 0) {
+		c = ucnv_getNextUChar(src, &s, in + n, &st);
+		if (st == U_INDEX_OUTOFBOUNDS_ERROR)
+			break;
+		if (U_FAILURE(st) || c < 0 || c > 0x10FFFF || U_IS_SURROGATE(c) || s <= at) {
+			*bad = 1;
+			*bad_at = (size_t)(at - in);
+			goto done;
+		}
+		U8_APPEND_UNSAFE(u8, k, c);
+		if ((rc = ward_offmap_add(&out->map, b.len, base + (size_t)(at - in))) < 0)
+			goto done;
+		if (ward_buf_append(&b, u8, (size_t)k) < 0) {
 			if (b.err == WARD_ETOOBIG) {
 				*bad = 2;
 				goto done;
@@ -836,15 +852,10 @@ static int gate_convert(ward_gate_result *out, const char *in, size_t n, const g
 			rc = b.err;
 			goto done;
 		}
-		if (st == U_BUFFER_OVERFLOW_ERROR)
-			continue;
-		if (U_FAILURE(st)) {
-			*bad = 1;
-			*bad_at = (size_t)(s - in);
-			goto done;
-		}
-		break;
 	}
+	/* The end of the text maps to the end of the input. */
+	if ((rc = ward_offmap_add(&out->map, b.len, base + n)) < 0)
+		goto done;
 finish:
 	if ((rc = ward_buf_detach(&b, &out->utf8, &out->utf8_len)) < 0) {
 		if (rc == WARD_ETOOBIG) {
@@ -856,8 +867,6 @@ done:
 	ward_buf_dispose(&b);
 	if (src != NULL)
 		ucnv_close(src);
-	if (dst != NULL)
-		ucnv_close(dst);
 	return rc;
 }
 
@@ -1075,7 +1084,7 @@ int ward_typegate(ward_gate_result *out, const char *bytes, size_t len, const ch
 	vlen = len;
 	if (wide) {
 		snprintf(out->charset, sizeof(out->charset), "%s", cs->name);
-		if ((rc = gate_convert(out, bytes + bom_len, len - bom_len, cs, &bad, &bad_at)) < 0)
+		if ((rc = gate_convert(out, bytes + bom_len, len - bom_len, cs, &bad, &bad_at, bom_len)) < 0)
 			goto fail;
 		if (bad) {
 			set_decision(out, WARD_GATE_REJECT, 0, bad == 2 ? "undecodable as %s: output exceeds its cap"
@@ -1139,7 +1148,7 @@ int ward_typegate(ward_gate_result *out, const char *bytes, size_t len, const ch
 		goto refused;
 	}
 	snprintf(out->charset, sizeof(out->charset), "%s", cs->name);
-	if ((rc = gate_convert(out, bytes + bom_len, len - bom_len, cs, &bad, &bad_at)) < 0)
+	if ((rc = gate_convert(out, bytes + bom_len, len - bom_len, cs, &bad, &bad_at, bom_len)) < 0)
 		goto fail;
 	if (bad == 2) {
 		set_decision(out, WARD_GATE_REJECT, 0, "undecodable as %s: output exceeds its cap", cs->name);
@@ -1152,7 +1161,7 @@ int ward_typegate(ward_gate_result *out, const char *bytes, size_t len, const ch
 		 * Valid UTF-8 that the label cannot decode is taken as UTF-8. */
 		cs = charset_named("utf-8");
 		snprintf(out->charset, sizeof(out->charset), "%s", cs->name);
-		if ((rc = gate_convert(out, bytes, len, cs, &bad, &bad_at)) < 0)
+		if ((rc = gate_convert(out, bytes, len, cs, &bad, &bad_at, 0)) < 0)
 			goto fail;
 	}
 	if (bad) {
@@ -1171,6 +1180,7 @@ refused:
 	ward_free(out->utf8);
 	out->utf8 = NULL;
 	out->utf8_len = 0;
+	ward_offmap_dispose(&out->map);
 	return 0;
 fail:
 	ward_gate_result_dispose(out);
@@ -1182,5 +1192,6 @@ void ward_gate_result_dispose(ward_gate_result *r)
 	if (r == NULL)
 		return;
 	ward_free(r->utf8);
+	ward_offmap_dispose(&r->map);
 	memset(r, 0, sizeof(*r));
 }

@@ -99,6 +99,14 @@ typedef struct {
 int ward_extract(ward_extracted **out, const char *bytes, size_t len, ward_doctype type) WARD_MUST_CHECK;
 void ward_extracted_free(ward_extracted *x);
 
+/*
+ * Re-bases every offset of `x` (its text map, segment ranges, link offsets)
+ * from the bytes it was extracted from onto the bytes those came from, given
+ * the map between them (the type gate's conversion to UTF-8: a BOM removed, a
+ * charset converted), so that offsets point at the document as fetched.
+ */
+int ward_extracted_rebase(ward_extracted *x, const ward_offmap *inner) WARD_MUST_CHECK;
+
 /* An RSS/Atom item: its own document. */
 typedef struct {
 	char *link;

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include "ragward/error.h"
 #include "ragward/extract.h"
+#include "ragward/offmap.h"
 
 typedef enum {
 	WARD_GATE_ACCEPT = 0, /* type decided; text converted to UTF-8 */
@@ -25,6 +26,7 @@ typedef struct {
 	char reason[256];       /* why, when not accepted */
 	char *utf8;             /* the document as UTF-8 (BOM removed), ward_malloc'd; NULL unless accepted */
 	size_t utf8_len;
+	ward_offmap map;        /* utf8 offsets -> offsets in the original bytes (BOM, charset) */
 	int sniffed;            /* 1 when the cheap sniff decided and libmagic was not run */
 } ward_gate_result;
 

@@ -556,9 +556,40 @@ static void test_ingest_typegate__allocation_failures(void **state)
 	}
 }
 
+/* Offsets after conversion still point at the original bytes: a finding
+ * or citation in a Latin-1 or UTF-16 page names the bytes as fetched. */
+static void test_ingest_typegate__offsets_map_to_original_bytes(void **state)
+{
+	static const char latin1[] = "<html><head><meta charset=\"iso-8859-1\"></head><body><p>Caf\xe9 cr\xe8me, "
+				     "then the marker.</p></body></html>";
+	static const char utf16[] = "\xff\xfeo\0k\0 \0m\0a\0r\0k\0";
+	ward_gate_result g;
+	const char *m;
+	size_t at;
+
+	(void)state;
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(ward_typegate(&g, latin1, sizeof(latin1) - 1, "text/html", NULL, 0), 0);
+	assert_int_equal(g.decision, WARD_GATE_ACCEPT);
+	m = strstr(g.utf8, "marker");
+	assert_non_null(m);
+	at = ward_offmap_lookup(&g.map, (size_t)(m - g.utf8));
+	assert_int_equal(at, (size_t)(strstr(latin1, "marker") - latin1)); /* two bytes earlier than in UTF-8 */
+	ward_gate_result_dispose(&g);
+
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(ward_typegate(&g, utf16, sizeof(utf16) - 1, NULL, "x.txt", 0), 0);
+	assert_int_equal(g.decision, WARD_GATE_ACCEPT);
+	assert_string_equal(g.utf8, "ok mark");
+	assert_int_equal(ward_offmap_lookup(&g.map, 3), 2 + 2 * 3); /* after the BOM, two bytes a character */
+	assert_int_equal(ward_offmap_lookup(&g.map, 7), sizeof(utf16) - 1);
+	ward_gate_result_dispose(&g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ingest_typegate__offsets_map_to_original_bytes),
 		cmocka_unit_test_teardown(test_ingest_typegate__html_accepted_by_sniff, teardown),
 		cmocka_unit_test_teardown(test_ingest_typegate__html_fragment_uses_libmagic, teardown),
 		cmocka_unit_test_teardown(test_ingest_typegate__xhtml_accepted, teardown),
