@@ -22,28 +22,43 @@
  * chunks are usually signed by one key. When every slot is taken the oldest
  * is replaced (a retrieval may meet chunks of several rotated keys).
  */
-static const ward_key *key_for(ward_store *s, ward_chunk_keys *keys, const char *id)
+/* Failures of the verifier itself, as opposed to verdicts on a chunk. */
+static int verifier_error(int rc)
+{
+	return rc == WARD_ENOMEM || rc == WARD_ECRYPTO || rc == WARD_EDB || rc == WARD_EIO || rc == WARD_EBUSY;
+}
+
+/* *out is NULL when the store knows no valid key of that id (the chunk does
+ * not verify); an error is returned when the lookup itself failed (out of
+ * memory, database): that is no verdict on the chunk. */
+static int key_for(ward_store *s, ward_chunk_keys *keys, const char *id, const ward_key **out)
 {
 	const size_t nslots = sizeof(keys->slot) / sizeof(keys->slot[0]);
 	size_t i;
+	int rc;
 
+	*out = NULL;
 	for (i = 0; i < nslots; i++) {
 		if (keys->slot[i].key && strcmp(keys->slot[i].id, id) == 0)
-			return keys->slot[i].key;
+			return (*out = keys->slot[i].key), 0;
 		if (!keys->slot[i].key)
 			break;
 	}
 	if (strlen(id) >= sizeof(keys->slot[0].id))
-		return NULL;
+		return 0;
 	if (i == nslots) {
 		i = keys->next++ % nslots;
 		ward_key_free(keys->slot[i].key);
 		keys->slot[i].key = NULL;
 	}
-	if (ward_keys_public(s, id, &keys->slot[i].key) < 0)
-		return NULL;
+	rc = ward_keys_public(s, id, &keys->slot[i].key);
+	if (verifier_error(rc))
+		return rc;
+	if (rc < 0)
+		return 0; /* unknown or malformed key: the chunk does not verify */
 	memcpy(keys->slot[i].id, id, strlen(id) + 1);
-	return keys->slot[i].key;
+	*out = keys->slot[i].key;
+	return 0;
 }
 
 void ward_chunk_keys_dispose(ward_chunk_keys *keys)
@@ -121,8 +136,14 @@ int ward_chunk_verify_row(ward_store *s, const ward_chunk_row *row, ward_chunk_k
 	 * before; any changed column changes the digest. */
 	if (*ok && memo && memo_digest(digest, &stmt, row) == 0 && memo->seen(memo->ctx, digest))
 		return 0;
-	k = key_for(s, keys, row->key_id);
-	if (!k || ward_statement_verify(k, row->signature, row->signature_len, &stmt) != 0)
+	if ((rc = key_for(s, keys, row->key_id, &k)) < 0)
+		return rc;
+	/* Only a bad signature is a verdict on the chunk; running out of memory
+	 * or an OpenSSL failure is an error of the verifier, never "tampered". */
+	rc = k ? ward_statement_verify(k, row->signature, row->signature_len, &stmt) : WARD_EVERIFY;
+	if (verifier_error(rc))
+		return rc;
+	if (rc != 0)
 		*ok = 0;
 	else if (*ok && memo && memo_digest(digest, &stmt, row) == 0)
 		memo->verified(memo->ctx, digest);

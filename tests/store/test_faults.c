@@ -7,10 +7,10 @@
  *    for N = 0, 1, 2, ... let the Nth allocation (ward_malloc and jansson)
  *    fail during one change, until the change runs clean. After every failed
  *    run the change reported an error and the store is exactly as before.
- * b) I/O sweep, as SQLite's ioerr tests do: a wrapper VFS makes the Nth
- *    xWrite/xSync fail (once, or from then on). After each run the store,
- *    reopened, holds either the state before or the whole change, never a
- *    mix; integrity_check is "ok" and the audit log verifies. The same is
+ * b) I/O sweep, as SQLite's ioerr tests do: a wrapper VFS (tests/support/
+ *    faultvfs.c) makes the Nth xWrite/xSync fail (once, or from then on).
+ *    After each run the store, reopened, holds either the state before or
+ *    the whole change, never a mix; integrity_check is "ok" and the audit log verifies. The same is
  *    checked on a "crash image" (the files as left on disk at the moment of
  *    the failure, recovered by a fresh connection), which is where a WAL
  *    commit record written before a failed sync can make a change durable
@@ -23,9 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
-#include <dirent.h>
 #include <cmocka.h>
 #include <sqlite3.h>
 
@@ -34,6 +32,7 @@
 #include "ragward/keys.h"
 #include "ragward/sources.h"
 #include "ragward/store.h"
+#include "tests/support/faultvfs.h"
 #include "tests/support/testutil.h"
 #include "core/banned.h"
 
@@ -347,194 +346,6 @@ static void test_store_faults__alloc_open(void **state)
 
 /* ---- b) SQLite write failures ------------------------------------------------- */
 
-/*
- * The wrapper VFS: "ward_fault" delegates everything to the default VFS and
- * wraps each file so that xWrite and xSync consult a countdown.
- */
-typedef struct {
-	sqlite3_file base;
-	sqlite3_file *real; /* follows this struct in the same allocation */
-} fault_file;
-
-static sqlite3_vfs *real_vfs;
-static sqlite3_vfs fault_vfs;
-static long fault_countdown = -1; /* < 0: disarmed */
-static int fault_persistent;
-static int fault_fired;
-static long fault_ops; /* write/sync calls seen while armed */
-
-static int fault_hit(void)
-{
-	if (fault_countdown < 0)
-		return 0;
-	fault_ops++;
-	if (fault_countdown == 0) {
-		fault_fired = 1;
-		if (!fault_persistent)
-			fault_countdown = -1;
-		return 1;
-	}
-	fault_countdown--;
-	return 0;
-}
-
-static void fault_arm(long n, int persistent)
-{
-	fault_fired = 0;
-	fault_ops = 0;
-	fault_persistent = persistent;
-	fault_countdown = n;
-}
-
-static void fault_disarm(void)
-{
-	fault_countdown = -1;
-}
-
-#define REAL(f) (((fault_file *)(f))->real)
-
-static int ff_close(sqlite3_file *f)
-{
-	return REAL(f)->pMethods->xClose(REAL(f));
-}
-static int ff_read(sqlite3_file *f, void *buf, int n, sqlite3_int64 off)
-{
-	return REAL(f)->pMethods->xRead(REAL(f), buf, n, off);
-}
-static int ff_write(sqlite3_file *f, const void *buf, int n, sqlite3_int64 off)
-{
-	if (fault_hit())
-		return SQLITE_IOERR_WRITE;
-	return REAL(f)->pMethods->xWrite(REAL(f), buf, n, off);
-}
-static int ff_truncate(sqlite3_file *f, sqlite3_int64 size)
-{
-	return REAL(f)->pMethods->xTruncate(REAL(f), size);
-}
-static int ff_sync(sqlite3_file *f, int flags)
-{
-	if (fault_hit())
-		return SQLITE_IOERR_FSYNC;
-	return REAL(f)->pMethods->xSync(REAL(f), flags);
-}
-static int ff_size(sqlite3_file *f, sqlite3_int64 *size)
-{
-	return REAL(f)->pMethods->xFileSize(REAL(f), size);
-}
-static int ff_lock(sqlite3_file *f, int l)
-{
-	return REAL(f)->pMethods->xLock(REAL(f), l);
-}
-static int ff_unlock(sqlite3_file *f, int l)
-{
-	return REAL(f)->pMethods->xUnlock(REAL(f), l);
-}
-static int ff_check_lock(sqlite3_file *f, int *out)
-{
-	return REAL(f)->pMethods->xCheckReservedLock(REAL(f), out);
-}
-static int ff_fcntl(sqlite3_file *f, int op, void *arg)
-{
-	return REAL(f)->pMethods->xFileControl(REAL(f), op, arg);
-}
-static int ff_sector(sqlite3_file *f)
-{
-	return REAL(f)->pMethods->xSectorSize(REAL(f));
-}
-static int ff_devchar(sqlite3_file *f)
-{
-	return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f));
-}
-static int ff_shm_map(sqlite3_file *f, int pg, int pgsz, int extend, void volatile **pp)
-{
-	return REAL(f)->pMethods->xShmMap(REAL(f), pg, pgsz, extend, pp);
-}
-static int ff_shm_lock(sqlite3_file *f, int off, int n, int flags)
-{
-	return REAL(f)->pMethods->xShmLock(REAL(f), off, n, flags);
-}
-static void ff_shm_barrier(sqlite3_file *f)
-{
-	REAL(f)->pMethods->xShmBarrier(REAL(f));
-}
-static int ff_shm_unmap(sqlite3_file *f, int del)
-{
-	return REAL(f)->pMethods->xShmUnmap(REAL(f), del);
-}
-static int ff_fetch(sqlite3_file *f, sqlite3_int64 off, int n, void **pp)
-{
-	return REAL(f)->pMethods->xFetch(REAL(f), off, n, pp);
-}
-static int ff_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p)
-{
-	return REAL(f)->pMethods->xUnfetch(REAL(f), off, p);
-}
-
-static const sqlite3_io_methods fault_io = {
-	3,         ff_close,   ff_read,        ff_write,        ff_truncate,  ff_sync,     ff_size,
-	ff_lock,   ff_unlock,  ff_check_lock,  ff_fcntl,        ff_sector,    ff_devchar,  ff_shm_map,
-	ff_shm_lock, ff_shm_barrier, ff_shm_unmap, ff_fetch, ff_unfetch,
-};
-
-static int fault_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int flags, int *out_flags)
-{
-	fault_file *ff = (fault_file *)file;
-	int rc;
-
-	(void)vfs;
-	ff->real = (sqlite3_file *)(ff + 1);
-	rc = real_vfs->xOpen(real_vfs, name, ff->real, flags, out_flags);
-	file->pMethods = ff->real->pMethods ? &fault_io : NULL;
-	return rc;
-}
-
-static void fault_vfs_install(void)
-{
-	real_vfs = sqlite3_vfs_find(NULL);
-	assert_non_null(real_vfs);
-	fault_vfs = *real_vfs;
-	fault_vfs.zName = "ward_fault";
-	fault_vfs.szOsFile = (int)sizeof(fault_file) + real_vfs->szOsFile;
-	fault_vfs.xOpen = fault_open;
-	fault_vfs.pNext = NULL;
-	assert_int_equal(sqlite3_vfs_register(&fault_vfs, 1), SQLITE_OK);
-}
-
-/* The files as they are on disk now, copied into a fresh home: what a crash
- * at this moment would leave. store.db-shm is not copied (it is rebuilt). */
-static char *crash_image(const fixture *f)
-{
-	char *img = tu_home_path("faults-img"), *keys, *p, *q;
-	static const char *const files[] = {"store.db", "store.db-wal", "anchor.checkpoint"};
-	DIR *d;
-	struct dirent *e;
-
-	assert_int_equal(mkdir(img, 0700), 0);
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		p = tu_path(f->home, files[i]);
-		q = tu_path(img, files[i]);
-		tu_copy_file(p, q);
-		free(p);
-		free(q);
-	}
-	keys = tu_path(img, "keys");
-	assert_int_equal(mkdir(keys, 0700), 0);
-	d = opendir(f->keys_dir);
-	assert_non_null(d);
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		p = tu_path(f->keys_dir, e->d_name);
-		q = tu_path(keys, e->d_name);
-		assert_int_equal(tu_copy_file(p, q), 0);
-		free(p);
-		free(q);
-	}
-	closedir(d);
-	free(keys);
-	return img;
-}
-
 /* Checks a home after an I/O-failure run: 0 = state before, 1 = whole change. */
 static int check_all_or_nothing(const char *home, const char *what, const change *c, tu_counts before, long n)
 {
@@ -579,12 +390,12 @@ static void io_sweep(fixture *f, const change *c, int persistent)
 		need_prep = 0;
 		before = tu_counts_get(f->home);
 
-		fault_arm(n, persistent);
+		faultvfs_arm(n, persistent ? FAULTVFS_PERSISTENT : FAULTVFS_ONCE);
 		rc = c->run(f);
-		fired = fault_fired;
-		fault_disarm();
+		fired = faultvfs_fired();
+		faultvfs_disarm();
 
-		f->img = crash_image(f);
+		f->img = faultvfs_crash_image(f->home);
 		ward_store_close(f->s);
 		f->s = NULL;
 
@@ -647,16 +458,16 @@ static void test_store_faults__io_vfs_active(void **state)
 	fixture *f = *state;
 
 	f->s = tu_open(f->home, WARD_STORE_SIGN);
-	fault_arm(1000000, 0);
+	faultvfs_arm(1000000, FAULTVFS_ONCE);
 	prep_request(f);
 	assert_int_equal(run_request(f), 0);
-	fault_disarm();
-	assert_true(fault_ops > 0);
-	fault_arm(0, 1);
+	faultvfs_disarm();
+	assert_true(faultvfs_ops() > 0);
+	faultvfs_arm(0, FAULTVFS_PERSISTENT);
 	prep_request(f);
 	assert_true(run_request(f) < 0);
-	fault_disarm();
-	assert_true(fault_fired);
+	faultvfs_disarm();
+	assert_true(faultvfs_fired());
 }
 
 int main(void)
@@ -669,6 +480,6 @@ int main(void)
 #undef T
 
 	ward_alloc_install_jansson();
-	fault_vfs_install();
+	faultvfs_register();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
