@@ -307,7 +307,7 @@ void ward_retrieve_opts_init(ward_retrieve_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->k = 5;
-	o->trace_sync = 1;
+	o->trace_sync = WARD_TRACE_SYNC_BATCH;
 }
 
 static int random_hex(char out[2 * BOUNDARY_BYTES + 1])

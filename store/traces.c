@@ -4,8 +4,17 @@
  * shim"): the shim opens the store read-only, and the security team ships the
  * file elsewhere. Each record is written with one write() on an O_APPEND
  * descriptor, so concurrent writers do not interleave lines.
+ *
+ * Durability is batched (DESIGN.md: "fsync'd in batches"): a record is
+ * written before the call returns (it survives a crash of the process), but
+ * fdatasync runs at most once per WARD_TRACE_SYNC_MS or every
+ * WARD_TRACE_SYNC_RECORDS records, on the next append after that, and at
+ * exit (ward_trace_flush, also registered with atexit). A power loss can
+ * lose the records of the last window.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <time.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +40,86 @@ static int trace_path(char *out, size_t outlen, ward_store *s)
 	if (n < 0 || (size_t)n >= outlen)
 		return ward_error_set(WARD_ETOOBIG, "trace path is too long");
 	return 0;
+}
+
+/* The file with records written but not yet synced (one descriptor, a dup;
+ * fdatasync through any descriptor syncs the file). */
+static struct {
+	pthread_mutex_t mu;
+	int fd;
+	unsigned pending;
+	double last_sync;
+	int atexit_done;
+	char path[WARD_MAX_PATH_LEN + 32];
+} tsync = {.mu = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
+
+static double mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec * 1000.0 + (double)t.tv_nsec / 1e6;
+}
+
+/* Called with tsync.mu held. */
+static int sync_pending_locked(void)
+{
+	int rc = 0;
+
+	if (tsync.fd < 0)
+		return 0;
+	if (fdatasync(tsync.fd) != 0)
+		rc = ward_error_set(WARD_EIO, "'%s': cannot sync trace: %s", tsync.path, strerror(errno));
+	close(tsync.fd);
+	tsync.fd = -1;
+	tsync.pending = 0;
+	tsync.last_sync = mono_ms();
+	return rc;
+}
+
+int ward_trace_flush(void)
+{
+	int rc;
+
+	pthread_mutex_lock(&tsync.mu);
+	rc = sync_pending_locked();
+	pthread_mutex_unlock(&tsync.mu);
+	return rc;
+}
+
+static void flush_at_exit(void)
+{
+	int rc = ward_trace_flush();
+	(void)rc; /* nobody left to tell */
+}
+
+/* After a record was written to fd: sync now, or leave it for the batch. */
+static int batch_sync(int fd, const char *path)
+{
+	double t = mono_ms();
+	int rc = 0;
+
+	pthread_mutex_lock(&tsync.mu);
+	if (!tsync.atexit_done) {
+		tsync.atexit_done = 1;
+		atexit(flush_at_exit);
+	}
+	if (tsync.fd >= 0 && strcmp(tsync.path, path) != 0)
+		rc = sync_pending_locked();
+	if (rc == 0 && tsync.fd < 0) {
+		if ((tsync.fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+			rc = ward_error_set(WARD_EIO, "'%s': cannot keep trace descriptor: %s", path, strerror(errno));
+		} else {
+			snprintf(tsync.path, sizeof(tsync.path), "%s", path);
+			tsync.pending = 0;
+		}
+	}
+	if (rc == 0 && ++tsync.pending >= WARD_TRACE_SYNC_RECORDS)
+		rc = sync_pending_locked();
+	else if (rc == 0 && t - tsync.last_sync >= WARD_TRACE_SYNC_MS)
+		rc = sync_pending_locked();
+	pthread_mutex_unlock(&tsync.mu);
+	return rc;
 }
 
 int ward_trace_append(ward_store *s, const json_t *record, int sync)
@@ -71,10 +160,12 @@ int ward_trace_append(ward_store *s, const json_t *record, int sync)
 		}
 		off += (size_t)w;
 	}
-	if (sync && fdatasync(fd) != 0) {
+	if (sync == WARD_TRACE_SYNC_NOW && fdatasync(fd) != 0) {
 		rc = ward_error_set(WARD_EIO, "'%s': cannot sync trace: %s", path, strerror(errno));
 		goto done;
 	}
+	if (sync == WARD_TRACE_SYNC_BATCH && (rc = batch_sync(fd, path)) < 0)
+		goto done;
 	rc = 0;
 done:
 	if (fd >= 0 && close(fd) != 0 && rc == 0)

@@ -123,9 +123,35 @@ void ward_search_hits_free(ward_search_hit *h, size_t n);
  * parameter) over served chunks only, ranked by bm25 with title and heading
  * path weighted (3, 2, 1), ties by chunk id. Returns at most `limit` hits
  * after skipping `offset`.
+ *
+ * Two-phase (docs/retrieval.md "Ranking at scale"): terms are classed by
+ * their document frequency (cached per process, invalidated by any change of
+ * the index), a bounded set of candidate rows -- every row with a rare term,
+ * rows with all or all but one of the common terms -- is scored with the
+ * bm25 formula and cached IDFs, and only the best candidates are joined and
+ * filtered. The score of a returned row equals bm25()'s; a row outside the
+ * candidate set (few matched common terms, no rare one) can be missed, and at
+ * most 20,000 candidate rows are scored (in rowid order). When the candidates
+ * run out before `limit` rows passed the filters, the plain OR query is used.
+ * A text that is not a list of quoted terms joined by OR goes to the plain
+ * query.
  */
 int ward_store_search(ward_store *s, const char *fts_query, const ward_search_filter *f, size_t limit, size_t offset,
                       ward_search_hit **out, size_t *n) WARD_MUST_CHECK;
+
+/* The plain query: bm25() over every row the FTS5 query matches, joined and
+ * filtered, ORDER BY score, id. Exact, and slow on large stores (reference
+ * for tests and benchmarks). */
+int ward_store_search_plain(ward_store *s, const char *fts_query, const ward_search_filter *f, size_t limit,
+                            size_t offset, ward_search_hit **out, size_t *n) WARD_MUST_CHECK;
+
+/* Process-wide search counters: two-phase searches, those whose candidate
+ * scan hit its cap, those widened to the plain OR query because the
+ * candidates ran out, and document-frequency cache misses. */
+typedef struct {
+	unsigned long long searches, capped, widened, df_lookups;
+} ward_search_stats;
+void ward_search_stats_get(ward_search_stats *out);
 
 /* A chunk by id whatever its state (doc_state and source_state tell);
  * *found is 0 when no such chunk exists. */
@@ -137,9 +163,23 @@ int ward_store_checkpoint_size(ward_store *s, int64_t *size, int *found) WARD_MU
 
 /* ---- traces (store/traces.c) --------------------------------------------- */
 
-/* Appends one JSON line to HOME/traces.jsonl (created 0600, O_APPEND, never
- * through a symlink); fdatasync when `sync`. */
+/*
+ * Appends one JSON line to HOME/traces.jsonl (created 0600, O_APPEND, never
+ * through a symlink). The line is written before the call returns. `sync`:
+ * 0 never fdatasync; WARD_TRACE_SYNC_BATCH (1) fdatasync in batches -- at
+ * most once per WARD_TRACE_SYNC_MS or every WARD_TRACE_SYNC_RECORDS records,
+ * checked at each append, plus ward_trace_flush and at exit, so a power loss
+ * can lose the last window's records, a process crash none; WARD_TRACE_SYNC_NOW
+ * (2) fdatasync this record before returning.
+ */
+#define WARD_TRACE_SYNC_BATCH   1
+#define WARD_TRACE_SYNC_NOW     2
+#define WARD_TRACE_SYNC_MS      200
+#define WARD_TRACE_SYNC_RECORDS 256
 int ward_trace_append(ward_store *s, const json_t *record, int sync) WARD_MUST_CHECK;
+/* fdatasync the records the batch left unsynced (a server's shutdown; runs
+ * at exit too). */
+int ward_trace_flush(void) WARD_MUST_CHECK;
 /* The record of a trace id (32 hex), the last one when repeated;
  * WARD_ENOTFOUND when absent, WARD_EINVAL for a malformed id. */
 int ward_trace_find(ward_store *s, const char *trace_id, json_t **out) WARD_MUST_CHECK;
@@ -163,7 +203,7 @@ typedef struct {
 	int datamark;       /* spotlighting: whitespace in the context's text -> U+02C6 */
 	const char *caller; /* recorded in the trace ("cli:alice", a token's name) */
 	int no_trace;       /* 1: write no trace record (tests, benchmarks) */
-	int trace_sync;     /* 1: fdatasync the trace line */
+	int trace_sync;     /* WARD_TRACE_SYNC_BATCH (default), _NOW, or 0 */
 } ward_retrieve_opts;
 
 void ward_retrieve_opts_init(ward_retrieve_opts *o);

@@ -3,11 +3,14 @@
  * safe FTS5 terms and the hostile queries of T43; OR ranking; filters; serving
  * rules (T57: revoked sources, quarantined/superseded/dropped documents,
  * tampered rows withheld, the verification cache never passing a changed
- * row); the context's boundaries; the citation check.
+ * row); the context's boundaries; the citation check; the two-phase search
+ * (scores equal to bm25(), rare-term ranking exact, pruning never dropping
+ * every term, the term statistics following the index); batched traces.
  */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -869,6 +872,190 @@ static void test_query_retrieve__no_results_and_no_trace(void **state)
 	free(path);
 }
 
+/* ---- two-phase search (store/search.c) ----------------------------------------- */
+
+#define BIG_CHUNKS 2600 /* above the rare-term budget (2000 rows), so terms get classes */
+
+/* A store where "unique" is in one chunk, "scarce" in 20, "sometimes" in every
+ * 4th (650: rare), "frequent" in every 2nd (1300: common once the rare ones
+ * used the budget), "often" in 3 of 5 and "everywhere" in all (noise: more
+ * than half the rows). */
+static void add_big_store(fixture *f)
+{
+	int64_t src = add_source(f, "big", "https://big.example.com/", WARD_TRUST_STANDARD, NULL);
+	ward_actor ing = tu_actor("ingester");
+	ward_chunk_in *cin = calloc(BIG_CHUNKS, sizeof(*cin));
+	char (*text)[160] = calloc(BIG_CHUNKS, 160);
+	ward_doc_in in;
+	ward_doc_outcome outcome;
+	int64_t doc_id = 0, version = 0;
+	size_t off = 0;
+
+	assert_non_null(cin);
+	assert_non_null(text);
+	for (size_t i = 0; i < BIG_CHUNKS; i++) {
+		snprintf(text[i], 160, "everywhere filler%zu %s%s%s%s%s%s", i % 97, i % 5 < 3 ? "often " : "",
+		         i % 2 == 0 ? "frequent " : "", i % 4 == 1 ? "sometimes " : "", i % 130 == 7 ? "scarce " : "",
+		         i == 1234 ? "unique " : "", i % 3 == 0 ? "padding words to vary the length" : "end");
+		cin[i].heading_path = "Big";
+		cin[i].text = text[i];
+		cin[i].len = strlen(text[i]);
+		cin[i].char_start = off;
+		cin[i].char_end = off + cin[i].len;
+		off += cin[i].len + 1;
+	}
+	memset(&in, 0, sizeof(in));
+	in.source_id = src;
+	in.uri = in.final_url = "https://big.example.com/all";
+	in.declared_type = in.detected_type = "text/plain";
+	in.title = "Big document";
+	in.bytes = (const uint8_t *)"big";
+	in.len = 3;
+	assert_int_equal(ward_sha256(in.byte_sha256, "big", 3), 0);
+	in.fetched_at = "2026-01-02T03:04:05Z";
+	in.ruleset_sha256 = "none";
+	in.verdict = "accept";
+	in.chunks = cin;
+	in.nchunks = BIG_CHUNKS;
+	if (ward_documents_store(f->s, &ing, &in, &outcome, &doc_id, &version) != 0)
+		fail_msg("store: %s", ward_error_last()->message);
+	free(cin);
+	free(text);
+}
+
+static void both_searches(fixture *f, const char *q, size_t k, ward_search_hit **two, size_t *ntwo,
+                          ward_search_hit **plain, size_t *nplain)
+{
+	ward_search_filter filt;
+	char *fts = NULL;
+
+	memset(&filt, 0, sizeof(filt));
+	assert_int_equal(ward_query_to_fts(&fts, NULL, q, strlen(q)), 0);
+	if (ward_store_search(f->s, fts, &filt, k, 0, two, ntwo) != 0)
+		fail_msg("search '%s': %s", q, ward_error_last()->message);
+	if (ward_store_search_plain(f->s, fts, &filt, k, 0, plain, nplain) != 0)
+		fail_msg("plain '%s': %s", q, ward_error_last()->message);
+	ward_free(fts);
+}
+
+/* Only rare terms: the candidates are every matching row, so the ranking
+ * and the scores are those of the plain bm25() query. */
+static void test_query_retrieve__two_phase_rare_terms_exact(void **state)
+{
+	fixture *f = *state;
+	const char *qs[] = {"unique", "scarce unique", "sometimes scarce", "how do I find the unique scarce thing"};
+	ward_search_stats st0, st1;
+
+	add_big_store(f);
+	ward_search_stats_get(&st0);
+	for (size_t q = 0; q < sizeof(qs) / sizeof(qs[0]); q++) {
+		ward_search_hit *a = NULL, *b = NULL;
+		size_t na = 0, nb = 0;
+
+		both_searches(f, qs[q], 20, &a, &na, &b, &nb);
+		assert_true(na > 0);
+		assert_int_equal(na, nb);
+		for (size_t i = 0; i < na; i++) {
+			assert_int_equal(a[i].row.chunk_id, b[i].row.chunk_id);
+			assert_true(fabs(a[i].bm25 - b[i].bm25) < 1e-9 * (1 + fabs(b[i].bm25)));
+		}
+		ward_search_hits_free(a, na);
+		ward_search_hits_free(b, nb);
+	}
+	ward_search_stats_get(&st1);
+	assert_true(st1.searches >= st0.searches + 4);
+}
+
+/* A rare term with common and noise terms: the rare term's chunk first, and
+ * every returned score equal to bm25()'s for that chunk, up to the noise
+ * terms' part (bm25 floors their IDF at 1e-6; they are left out). */
+static void test_query_retrieve__two_phase_mixed_terms(void **state)
+{
+	fixture *f = *state;
+	ward_search_hit *a = NULL, *b = NULL;
+	size_t na = 0, nb = 0;
+
+	add_big_store(f);
+	both_searches(f, "unique frequent everywhere often", 50, &a, &na, &b, &nb);
+	assert_true(na >= 1 && nb >= 1);
+	assert_int_equal(a[0].row.chunk_id, b[0].row.chunk_id);
+	for (size_t i = 0; i < na; i++)
+		for (size_t j = 0; j < nb; j++)
+			if (a[i].row.chunk_id == b[j].row.chunk_id)
+				assert_true(fabs(a[i].bm25 - b[j].bm25) < 1e-5);
+	for (size_t i = 1; i < na; i++) /* ordered by score, then id */
+		assert_true(a[i - 1].bm25 < a[i].bm25 ||
+		            (a[i - 1].bm25 == a[i].bm25 && a[i - 1].row.chunk_id < a[i].row.chunk_id));
+	ward_search_hits_free(a, na);
+	ward_search_hits_free(b, nb);
+}
+
+/* Pruning never drops every term: a question made only of noise terms (in
+ * more than half the rows) and stop words still finds chunks, k of them. */
+static void test_query_retrieve__two_phase_never_drops_all_terms(void **state)
+{
+	fixture *f = *state;
+	json_t *res;
+	ward_retrieve_opts o;
+
+	add_big_store(f);
+	ward_retrieve_opts_init(&o);
+	o.k = 7;
+	res = query_opts(f, "is it everywhere and often", &o);
+	assert_int_equal(nresults(res), 7);
+	json_decref(res);
+	res = query_opts(f, "everywhere", &o);
+	assert_int_equal(nresults(res), 7);
+	json_decref(res);
+	/* one common term alone: its rows, not nothing */
+	res = query_opts(f, "frequent", &o);
+	assert_int_equal(nresults(res), 7);
+	json_decref(res);
+	/* a term that occurs nowhere next to a noise term */
+	res = query_opts(f, "zzyzx everywhere", &o);
+	assert_int_equal(nresults(res), 7);
+	json_decref(res);
+	assert_int_equal(ward_trace_flush(), 0);
+}
+
+/* The document-frequency cache follows the index: a new chunk with the
+ * query's rare term is found by the next search. */
+static void test_query_retrieve__two_phase_cache_follows_index(void **state)
+{
+	fixture *f = *state;
+	int64_t src = add_source(f, "docs", "https://docs.example.com/", WARD_TRUST_STANDARD, NULL);
+	json_t *res;
+
+	add_doc(f, src, "https://docs.example.com/a", "A", "the quokka lives on an island");
+	res = query(f, "quokka island");
+	assert_int_equal(nresults(res), 1);
+	json_decref(res);
+	add_doc(f, src, "https://docs.example.com/b", "B", "another quokka photo");
+	res = query(f, "quokka island");
+	assert_int_equal(nresults(res), 2);
+	json_decref(res);
+}
+
+/* Trace records are in the file when the call returns (the sync is
+ * batched, the write is not). */
+static void test_query_retrieve__trace_written_before_return(void **state)
+{
+	fixture *f = *state;
+	char *path = tu_path(f->home, "traces.jsonl");
+	json_t *res, *rec = NULL;
+
+	add_doc(f, add_source(f, "docs", "https://docs.example.com/", WARD_TRUST_STANDARD, NULL),
+	        "https://docs.example.com/a", "A", "batched trace durability");
+	for (int i = 0; i < 3; i++) {
+		res = query(f, "trace durability");
+		assert_int_equal(ward_trace_find(f->s, json_string_value(json_object_get(res, "trace_id")), &rec), 0);
+		json_decref(rec);
+		json_decref(res);
+	}
+	assert_int_equal(ward_trace_flush(), 0);
+	free(path);
+}
+
 /* A trace file replaced by a symlink is refused, not followed. */
 static void test_query_retrieve__trace_symlink_refused(void **state)
 {
@@ -911,6 +1098,11 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_query_retrieve__cite_check, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_query_retrieve__no_results_and_no_trace, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_query_retrieve__trace_symlink_refused, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_query_retrieve__two_phase_rare_terms_exact, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_query_retrieve__two_phase_mixed_terms, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_query_retrieve__two_phase_never_drops_all_terms, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_query_retrieve__two_phase_cache_follows_index, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_query_retrieve__trace_written_before_return, setup, teardown),
 	};
 	ward_alloc_install_jansson();
 	return cmocka_run_group_tests(tests, NULL, NULL);
