@@ -327,7 +327,7 @@ done:
 const cli_command cli_cmds_ingest[] = {
 	{NULL, "ingest", CMD_STORE_SIGN, cmd_ingest,
 	 "ingest [URL|PATH|SOURCE_ID]... [--all] [--manifest FILE] [--jobs N] [--ca-file FILE] [--rules DIR] [--by WHO]"
-	 " [--json]",
+	 " [--no-keep-bytes] [--json]",
 	 "fetch, scan, sign and store documents from approved sources",
 	 "Each target must be covered by an approved source ('ragward sources request');\n"
 	 "a target that is not is refused before any connection or open. Unchanged bytes\n"
@@ -337,7 +337,8 @@ const cli_command cli_cmds_ingest[] = {
 	 "  --manifest FILE  YAML list of URLs/paths (or {targets: [...]}), for cron jobs\n"
 	 "  --jobs N         documents processed in parallel (1..16, default 1)\n"
 	 "  --ca-file FILE   CA bundle for https (default: the system's; env RAGWARD_CA_FILE)\n"
-	 "  --rules DIR      injection rule packs (default: $RAGWARD_RULES, else the bundled ones)\n"
+	 "  --rules DIR      injection rule packs (default: $RAGWARD_RULES, else /usr/share/ragward/rules/injection,\n"
+	 "                   else ./rules/injection, else the rules of the source tree it was built from)\n"
 	 "  --no-keep-bytes  do not keep the fetched bytes in the store\n"
 	 "  --by WHO         recorded as the actor of the audit events (default: the OS user)\n"
 	 "  --json           print {\"counts\": {\"new\", \"updated\", \"unchanged\", \"quarantined\",\n"

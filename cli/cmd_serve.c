@@ -178,12 +178,16 @@ static int cmd_serve(cli_ctx *ctx, int argc, char **argv)
 
 const cli_command cli_cmds_serve[] = {
         {NULL, "serve", CMD_NO_STORE, cmd_serve,
-         "serve [--listen HOST:PORT | --unix PATH] [--allow-remote] [--threads N] [--json-log]",
+         "serve [--listen HOST:PORT | --unix PATH] [--allow-remote] [--allow-host NAME,...] [--threads N]"
+         " [--timeout S] [--max-connections N] [--max-per-ip N] [--json-log]",
          "serve retrieval over HTTP/JSON (docs/http-api.md)",
          "Listens on 127.0.0.1:8411 unless told otherwise and prints the URL on stdout.\n"
          "Every /v1 endpoint and /metrics need 'Authorization: Bearer TOKEN' of a caller\n"
          "('ragward callers add'). SIGTERM or SIGINT stop after the requests in flight;\n"
-         "SIGHUP reopens the store and re-reads HOME/config.yaml.\n\n"
+         "SIGHUP reopens the store and re-reads HOME/config.yaml. Before it listens it\n"
+         "runs SQLite's quick_check and the audit-log verification (with HOME's anchor):\n"
+         "a store that was rolled back, truncated or edited is not served (exit 1).\n"
+         "MCP over Streamable HTTP is at /mcp (docs/mcp.md).\n\n"
          "  --listen HOST:PORT     TCP address (default 127.0.0.1:8411; port 0 picks a free one)\n"
          "  --unix PATH            listen on a unix socket (created 0660) instead\n"
          "  --allow-remote         permit a non-loopback address (callers still need tokens)\n"

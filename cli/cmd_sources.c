@@ -295,7 +295,8 @@ const cli_command cli_cmds_sources[] = {
 	 "  --allow-private  allow fetching from loopback/private addresses (tests, intranets)\n"
 	 "  --seed URL       a page 'ingest --all' fetches besides PATTERN (repeatable; must be covered by it)\n"
 	 "  --by WHO         the requester (default: the OS user)\n"
-	 "  --reason TEXT    why the source is needed\n"},
+	 "  --reason TEXT    why the source is needed\n"
+	 "  --json           print the new source (see 'sources show --help') instead of its id\n"},
 	{"sources", "approve", CMD_STORE_SIGN, cmd_approve, "sources approve ID [--by WHO] [--note TEXT] [--json]",
 	 "approve a requested (or revoked) source",
 	 DECIDE_HELP("With the two-person rule (on by default; 'two_person_rule: false' in\n"
