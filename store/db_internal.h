@@ -9,6 +9,7 @@
 #include "ragward/store.h"
 #include "ragward/crypto.h"
 #include "ragward/merkle.h"
+#include "ragward/retrieve.h"
 
 struct ward_store {
 	sqlite3 *db;
@@ -55,6 +56,16 @@ int ward_audit_write_anchor(ward_store *s) WARD_MUST_CHECK;
 /* Keys internals (store/keys.c). */
 int ward_keys_insert(ward_store *s, const ward_key *k, const char *key_id) WARD_MUST_CHECK;
 int ward_keys_load_signer(ward_store *s) WARD_MUST_CHECK;
+
+/* The columns a chunk's signed statement is rebuilt from, in the order
+ * ward_chunk_row_from_stmt reads them (store/review.c); callers select them
+ * first, from chunks c joined to documents d. */
+#define WARD_CHUNK_ROW_COLUMNS                                                                                     \
+	"c.id, c.ordinal, c.heading_path, c.char_start, c.char_end, c.text, c.text_sha256,"                       \
+	" c.statement_version, c.key_id, c.signature, d.id, d.version, d.source_id,"                               \
+	" COALESCE(d.final_url, d.uri), d.byte_sha256, d.ruleset_sha256, d.verdict, d.fetched_at"
+/* Fills a ward_chunk_row (include/ragward/retrieve.h) from columns 0..17. */
+void ward_chunk_row_from_stmt(ward_chunk_row *row, sqlite3_stmt *st);
 
 /* Config (store/config.c). */
 int ward_config_load(ward_config *cfg, const char *home) WARD_MUST_CHECK;

@@ -211,38 +211,9 @@ done:
 
 /* Same columns as a verification row (store/review.c), plus the title. */
 #define RESCAN_CHUNK_SQL                                                                                           \
-	"SELECT c.id, c.ordinal, c.heading_path, c.char_start, c.char_end, c.text, c.text_sha256,"                    \
-	" c.statement_version, c.key_id, c.signature, d.id, d.version, d.source_id,"                                  \
-	" COALESCE(d.final_url, d.uri), d.byte_sha256, d.ruleset_sha256, d.verdict, d.fetched_at, COALESCE(d.title, '')" \
+	"SELECT " WARD_CHUNK_ROW_COLUMNS ", COALESCE(d.title, '')"                                                 \
 	" FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.document_id = ?1 ORDER BY c.ordinal"
 
-static void chunk_row_from_stmt(ward_chunk_row *row, sqlite3_stmt *st)
-{
-	memset(row, 0, sizeof(*row));
-	row->chunk_id = sqlite3_column_int64(st, 0);
-	row->ordinal = sqlite3_column_int64(st, 1);
-	row->heading_path = (const char *)sqlite3_column_text(st, 2);
-	row->char_start = sqlite3_column_int64(st, 3);
-	row->char_end = sqlite3_column_int64(st, 4);
-	row->text = (const char *)sqlite3_column_text(st, 5);
-	row->text_len = (size_t)sqlite3_column_bytes(st, 5);
-	row->text_sha256 = sqlite3_column_blob(st, 6);
-	row->text_sha256_len = (size_t)sqlite3_column_bytes(st, 6);
-	row->statement_version = sqlite3_column_int(st, 7);
-	row->key_id = (const char *)sqlite3_column_text(st, 8);
-	row->key_id_len = (size_t)sqlite3_column_bytes(st, 8);
-	row->signature = sqlite3_column_blob(st, 9);
-	row->signature_len = (size_t)sqlite3_column_bytes(st, 9);
-	row->document_id = sqlite3_column_int64(st, 10);
-	row->document_version = sqlite3_column_int64(st, 11);
-	row->source_id = sqlite3_column_int64(st, 12);
-	row->uri = (const char *)sqlite3_column_text(st, 13);
-	row->doc_sha256 = sqlite3_column_blob(st, 14);
-	row->doc_sha256_len = (size_t)sqlite3_column_bytes(st, 14);
-	row->ruleset_sha256 = (const char *)sqlite3_column_text(st, 15);
-	row->verdict = (const char *)sqlite3_column_text(st, 16);
-	row->fetched_at = (const char *)sqlite3_column_text(st, 17);
-}
 
 typedef struct {
 	int64_t id;
@@ -272,7 +243,7 @@ static int resign_chunks(ward_store *s, const ward_rescan_update *u, resigned *o
 		ward_statement stmt;
 		int ok = 0;
 
-		chunk_row_from_stmt(&row, st);
+		ward_chunk_row_from_stmt(&row, st);
 		if (i >= n || row.ordinal != (int64_t)i) {
 			rc = ward_error_set(WARD_EVERIFY, "document %" PRId64 ": chunks changed during the rescan",
 					    u->document_id);

@@ -150,14 +150,7 @@ int ward_chunk_verify_row(ward_store *s, const ward_chunk_row *row, ward_chunk_k
 	return 0;
 }
 
-/* The columns of a verification row (store/search.c selects the same ones
- * first, in this order). */
-#define CHUNK_ROW_COLUMNS                                                                                          \
-	"c.id, c.ordinal, c.heading_path, c.char_start, c.char_end, c.text, c.text_sha256,"                       \
-	" c.statement_version, c.key_id, c.signature, d.id, d.version, d.source_id,"                               \
-	" COALESCE(d.final_url, d.uri), d.byte_sha256, d.ruleset_sha256, d.verdict, d.fetched_at"
-
-static void chunk_row_from_stmt(ward_chunk_row *row, sqlite3_stmt *st)
+void ward_chunk_row_from_stmt(ward_chunk_row *row, sqlite3_stmt *st)
 {
 	memset(row, 0, sizeof(*row));
 	row->chunk_id = sqlite3_column_int64(st, 0);
@@ -193,7 +186,7 @@ int ward_documents_verify_chunks(ward_store *s, int64_t doc_id, size_t *checked,
 
 	*checked = *bad = 0;
 	memset(&keys, 0, sizeof(keys));
-	if ((rc = ward_db_prepare(s, &st, "SELECT " CHUNK_ROW_COLUMNS " FROM chunks c JOIN documents d ON d.id = c.document_id"
+	if ((rc = ward_db_prepare(s, &st, "SELECT " WARD_CHUNK_ROW_COLUMNS " FROM chunks c JOIN documents d ON d.id = c.document_id"
 				  " WHERE c.document_id = ?1 ORDER BY c.ordinal")) < 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, doc_id);
@@ -202,7 +195,7 @@ int ward_documents_verify_chunks(ward_store *s, int64_t doc_id, size_t *checked,
 		int ok;
 
 		(*checked)++;
-		chunk_row_from_stmt(&row, st);
+		ward_chunk_row_from_stmt(&row, st);
 		if ((rc = ward_chunk_verify_row(s, &row, &keys, NULL, &ok)) < 0)
 			goto done;
 		if (!ok) {
