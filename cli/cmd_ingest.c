@@ -65,6 +65,7 @@ static void *worker(void *arg)
 		pthread_mutex_unlock(&r->mu);
 		return NULL;
 	}
+	ward_store_defer_anchor(s, 1); /* refreshed once, when this worker closes its store */
 	for (;;) {
 		size_t i;
 		int rc;

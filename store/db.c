@@ -295,12 +295,30 @@ done:
 	return rc;
 }
 
+void ward_store_defer_anchor(ward_store *s, int on)
+{
+	s->defer_anchor = on;
+	if (!on)
+		ward_store_flush_anchor(s);
+}
+
+void ward_store_flush_anchor(ward_store *s)
+{
+	if (!s || !s->anchor_pending)
+		return;
+	if (ward_audit_write_anchor(s) < 0)
+		ward_log(WARD_LOG_WARN, "audit anchor not refreshed: %s", ward_error_last()->message);
+	else
+		s->anchor_pending = 0;
+}
+
 void ward_store_close(ward_store *s)
 {
 	if (!s)
 		return;
 	if (s->in_tx)
 		ward_store_rollback(s);
+	ward_store_flush_anchor(s);
 	sqlite3_close_v2(s->db);
 	ward_key_free(s->signer);
 	ward_free(s->home);
@@ -352,8 +370,11 @@ int ward_store_commit(ward_store *s)
 	s->events_appended = 0;
 	/* The change is durable now; a failure to refresh the anchor leaves an
 	 * older (still consistent) anchor behind, so it is reported, not fatal. */
-	if (sealed && ward_audit_write_anchor(s) < 0)
-		ward_log(WARD_LOG_WARN, "audit anchor not refreshed: %s", ward_error_last()->message);
+	if (sealed) {
+		s->anchor_pending = 1;
+		if (!s->defer_anchor)
+			ward_store_flush_anchor(s);
+	}
 	return 0;
 fail:
 	ward_store_rollback(s);

@@ -28,6 +28,8 @@ struct ward_store {
 	 * sync fails), so callers must not undo side effects outside the
 	 * database. */
 	int commit_uncertain;
+	int defer_anchor;   /* batch runs: refresh HOME/anchor.checkpoint once, at flush/close */
+	int anchor_pending; /* a commit sealed a checkpoint the anchor does not show yet */
 };
 
 /* Records the SQLite error of `s` as WARD_EDB (WARD_EBUSY for lock timeouts),

@@ -75,6 +75,16 @@ int ward_store_begin(ward_store *s) WARD_MUST_CHECK;
 int ward_store_commit(ward_store *s) WARD_MUST_CHECK;
 void ward_store_rollback(ward_store *s);
 
+/*
+ * Batch runs (ingest, rescan) commit one transaction per document; refreshing
+ * HOME/anchor.checkpoint after each costs two fsyncs. With deferral on, the
+ * anchor is refreshed once by ward_store_flush_anchor, by turning deferral
+ * off, or by ward_store_close. A crash in between leaves an older anchor,
+ * which is still consistent: the store is only ever ahead of it.
+ */
+void ward_store_defer_anchor(ward_store *s, int on);
+void ward_store_flush_anchor(ward_store *s);
+
 /* Current time as RFC 3339 UTC ("2026-11-28T08:30:00Z"). Honours
  * RAGWARD_FAKE_TIME (seconds since the epoch) for reproducible tests. */
 void ward_now_rfc3339(char out[32]);
