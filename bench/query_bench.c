@@ -4,7 +4,7 @@
  *
  * 1. Builds (once) a store of N chunks (default 1,000,000) of synthetic but
  *    realistic text: sentences taken from the files of a source folder
- *    (default /work/shared/eval/dev/docs; HTML tags, CSS and scripts
+ *    (default ../shared/eval/dev/docs beside the repository; HTML tags, CSS and scripts
  *    stripped, mostly-English sentences kept), chunks of ~750 bytes made of
  *    runs of consecutive sentences from random places, 500 chunks per
  *    document, a heading every 8 chunks, document titles from sentences. It
@@ -703,7 +703,7 @@ int main(int argc, char **argv)
 	int http = argc > 1 && strcmp(argv[1], "http") == 0;
 	long nchunks = !http && argc > 1 ? atol(argv[1]) : 1000000;
 	size_t nq = !http && argc > 2 ? (size_t)atol(argv[2]) : 1000;
-	const char *src = getenv("QBENCH_SRC") ? getenv("QBENCH_SRC") : "/work/shared/eval/dev/docs";
+	const char *src = getenv("QBENCH_SRC") ? getenv("QBENCH_SRC") : "../shared/eval/dev/docs";
 	const char *bl = getenv("QBENCH_BASELINE");
 	char home[600], marker[700], qpath[700];
 	size_t nbl;
