@@ -10,6 +10,7 @@
 #include "ragward/crypto.h"
 #include "ragward/merkle.h"
 #include "ragward/retrieve.h"
+#include "ragward/documents.h"
 
 struct ward_store {
 	sqlite3 *db;
@@ -68,6 +69,9 @@ int ward_keys_load_signer(ward_store *s) WARD_MUST_CHECK;
 	" COALESCE(d.final_url, d.uri), d.byte_sha256, d.ruleset_sha256, d.verdict, d.fetched_at"
 /* Fills a ward_chunk_row (include/ragward/retrieve.h) from columns 0..17. */
 void ward_chunk_row_from_stmt(ward_chunk_row *row, sqlite3_stmt *st);
+
+/* Findings rows of a document (store/documents.c), in the caller's transaction. */
+int ward_findings_insert(ward_store *s, int64_t doc_id, const ward_finding_in *findings, size_t n) WARD_MUST_CHECK;
 
 /* Config (store/config.c). */
 int ward_config_load(ward_config *cfg, const char *home) WARD_MUST_CHECK;

@@ -192,19 +192,20 @@ done:
 	return rc;
 }
 
-static int insert_findings(ward_store *s, const ward_doc_in *in, int64_t doc_id)
+/* Findings rows of a document; shared with rescan (store/rescan.c). */
+int ward_findings_insert(ward_store *s, int64_t doc_id, const ward_finding_in *findings, size_t n)
 {
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if (!in->nfindings)
+	if (!n)
 		return 0;
 	if ((rc = ward_db_prepare(s, &st,
 				  "INSERT INTO findings(document_id, rule_id, category, severity, channel, view,"
 				  " start_offset, end_offset, excerpt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")) < 0)
 		return rc;
-	for (size_t i = 0; i < in->nfindings; i++) {
-		const ward_finding_in *f = &in->findings[i];
+	for (size_t i = 0; i < n; i++) {
+		const ward_finding_in *f = &findings[i];
 		sqlite3_reset(st);
 		sqlite3_bind_int64(st, 1, doc_id);
 		ward_db_bind_text(st, 2, f->rule_id);
@@ -285,7 +286,7 @@ int ward_documents_store(ward_store *s, const ward_actor *who, const ward_doc_in
 		st = NULL;
 	}
 	if ((rc = insert_document(s, in, id, ver, quarantined ? "quarantined" : "active")) < 0 ||
-	    (rc = insert_chunks(s, in, id, ver)) < 0 || (rc = insert_findings(s, in, id)) < 0)
+	    (rc = insert_chunks(s, in, id, ver)) < 0 || (rc = ward_findings_insert(s, id, in->findings, in->nfindings)) < 0)
 		goto done;
 	ward_hex_encode_to(hex, in->byte_sha256, WARD_SHA256_LEN);
 	*outcome = quarantined ? WARD_DOC_QUARANTINED : found ? WARD_DOC_UPDATED : WARD_DOC_NEW;

@@ -361,29 +361,7 @@ static int replace_findings(ward_store *s, const ward_rescan_update *u)
 	}
 	sqlite3_finalize(st);
 	st = NULL;
-	if (!u->nfindings)
-		goto done;
-	if ((rc = ward_db_prepare(s, &st,
-				  "INSERT INTO findings(document_id, rule_id, category, severity, channel, view,"
-				  " start_offset, end_offset, excerpt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")) < 0)
-		goto done;
-	for (size_t i = 0; i < u->nfindings; i++) {
-		const ward_finding_in *f = &u->findings[i];
-		sqlite3_reset(st);
-		sqlite3_bind_int64(st, 1, u->document_id);
-		ward_db_bind_text(st, 2, f->rule_id);
-		ward_db_bind_text(st, 3, f->category);
-		sqlite3_bind_int(st, 4, f->severity);
-		ward_db_bind_text(st, 5, f->channel);
-		ward_db_bind_text(st, 6, f->view);
-		sqlite3_bind_int64(st, 7, (sqlite3_int64)f->start);
-		sqlite3_bind_int64(st, 8, (sqlite3_int64)f->end);
-		ward_db_bind_text(st, 9, f->excerpt ? f->excerpt : "");
-		if (sqlite3_step(st) != SQLITE_DONE) {
-			rc = ward_db_fail(s, "storing finding");
-			goto done;
-		}
-	}
+	rc = ward_findings_insert(s, u->document_id, u->findings, u->nfindings);
 done:
 	sqlite3_finalize(st);
 	return rc;
