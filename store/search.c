@@ -252,11 +252,9 @@ done:
 
 #define SEARCH_MAX_TERMS   64
 #define SEARCH_MAX_PHRASES 1024
-#define GROUP_MAX_COMMON   8     /* all-but-one groups only up to this many common terms */
 #define RARE_BUDGET_MIN    2000  /* rows of rare terms scored in full */
 #define RARE_BUDGET_DIV    500   /* ... or nrow / 500 when larger */
-#define SCAN_CAP_LOOSE     3000  /* candidate rows scored for the loose expression */
-#define SCAN_CAP           5000  /* and for the tight one, or the full OR */
+#define SCAN_CAP           5000  /* candidate rows scored for the tight expression, or the full OR */
 #define DF_SLOTS           8192
 #define DF_PROBE           8
 
@@ -697,13 +695,13 @@ static void eb_or_class(expr_builder *e, const sterm *t, size_t nt, int cls)
 	eb_puts(e, ")");
 }
 
-/* (c1 AND c2 ...) over the common terms except `skip` (-1: none) */
-static void eb_and_common(expr_builder *e, const sterm *t, size_t nt, ssize_t skip)
+/* (c1 AND c2 ...) over the common terms */
+static void eb_and_common(expr_builder *e, const sterm *t, size_t nt)
 {
 	int first = 1;
 	eb_puts(e, "(");
 	for (size_t i = 0; i < nt; i++)
-		if (t[i].cls == 1 && (ssize_t)i != skip) {
+		if (t[i].cls == 1) {
 			if (!first)
 				eb_puts(e, " AND ");
 			eb_term(e, &t[i], (int32_t)i);
@@ -713,11 +711,12 @@ static void eb_and_common(expr_builder *e, const sterm *t, size_t nt, ssize_t sk
 }
 
 /*
- * level 0 (loose): R OR (R AND c) for each common c OR (all common) OR (all
- *   common but one, for each), the last only with 3..GROUP_MAX_COMMON common
- *   terms;
- * level 1 (tight): the same without the all-but-one groups;
+ * level 1 (tight): R OR (R AND c) for each common c, plus the AND of all
+ *   common terms when there is no rare term;
  * level 2 (full): every term that occurs, OR-ed: the plain query.
+ * (A looser level adding "all common but one" groups was measured and
+ * dropped: it reads whole posting lists of common terms, 25-300 ms at 1M
+ * rows.)
  * R is the OR of the rare terms. "(R AND c)" is there so that a common term
  * in a row found through a rare one is counted (FTS5 reports a phrase's hits
  * only where its own node stands on the row).
@@ -751,17 +750,9 @@ static void build_expr(expr_builder *e, const sterm *t, size_t nt, size_t nrare,
 		any = 1;
 	}
 	if (ncommon == 1 && !nrare) {
-		eb_and_common(e, t, nt, -1);
-	} else if (ncommon >= 2 && (!nrare || level == 0)) {
-		if (any)
-			eb_puts(e, " OR ");
-		eb_and_common(e, t, nt, -1);
-		if (level == 0 && ncommon >= 3 && ncommon <= GROUP_MAX_COMMON)
-			for (size_t i = 0; i < nt; i++)
-				if (t[i].cls == 1) {
-					eb_puts(e, " OR ");
-					eb_and_common(e, t, nt, (ssize_t)i);
-				}
+		eb_and_common(e, t, nt);
+	} else if (ncommon >= 2 && !nrare) {
+		eb_and_common(e, t, nt);
 	}
 }
 
@@ -961,13 +952,7 @@ int ward_store_search(ward_store *s, const char *fts_query, const ward_search_fi
 	if ((rc = ward_db_prepare(s, &hs, hit_sql)) < 0 || (rc = bind_filters(hs, f)) < 0)
 		goto done;
 	/* all terms rare: the tight expression is the plain OR, exactly ranked */
-	/* The loose level (all-but-one groups of common terms) reads whole
-	 * posting lists of common terms -- tens of ms at 1M rows -- so it is
-	 * not used; level 1 adds the all-common group only without rare terms. */
-	level = 1;
-	for (; level <= 2; level++) {
-		size_t cap = level == 0 ? SCAN_CAP_LOOSE : SCAN_CAP;
-
+	for (level = 1; level <= 2; level++) {
 		build_expr(&e, t, nt, nrare, ncommon, level);
 		if (e.expr.err == WARD_ENOMEM) {
 			/* out of memory is not a bad query */
@@ -982,10 +967,8 @@ int ward_store_search(ward_store *s, const char *fts_query, const ward_search_fi
 		}
 		ward_free(c);
 		c = NULL;
-		if ((rc = scan_candidates(s, &e, idf, nt, cap, keep, &c, &nc, &capped, &pruned)) < 0)
+		if ((rc = scan_candidates(s, &e, idf, nt, SCAN_CAP, keep, &c, &nc, &capped, &pruned)) < 0)
 			goto done;
-		if (capped && level == 0)
-			continue; /* too broad: the tight expression instead */
 		ward_search_hits_free(v, count);
 		if (!(v = ward_calloc(limit, sizeof(*v)))) {
 			rc = ward_error_set(WARD_ENOMEM, "out of memory");
