@@ -32,6 +32,8 @@
 #define ESCAPE_MIN_PAIRS 8
 /* %XX escapes needed in one token before it is percent-decoded. */
 #define PERCENT_MIN 3
+/* Shorter tokens hold no marker, escape run, percent run or base64 run. */
+#define SHORTEST_ENCODED 5
 
 typedef struct {
 	ward_buf *out;
@@ -453,6 +455,23 @@ static int do_rot13(dctx *c, const char *t, size_t n, size_t tok, size_t m, int 
 	return keep(c, d, q - p, DECODE_MIN_CHARS, level, tok, q);
 }
 
+/* A token too short for a base64, hex or escape run can still hold a
+ * "rot13" marker (an 'r' not preceded by a letter) or a percent run. Counted
+ * without branches: this runs on most words of every document. */
+static int short_token_marked(const unsigned char *u, size_t i, size_t j)
+{
+	unsigned pct = 0, rot = 0, prev_alpha = 0;
+
+	for (size_t k = i; k < j; k++) {
+		unsigned alpha = (unsigned)((u[k] | 0x20) - 'a') < 26u;
+
+		pct += u[k] == '%';
+		rot |= ((u[k] | 0x20) == 'r') & !prev_alpha;
+		prev_alpha = alpha;
+	}
+	return rot || pct >= PERCENT_MIN;
+}
+
 /* One pass over a text: tag runs anywhere, everything else per token of
  * printable ASCII (the characters every encoding here is written in). */
 static int scan_text(dctx *c, const char *t, size_t n, int level)
@@ -478,6 +497,14 @@ static int scan_text(dctx *c, const char *t, size_t n, int level)
 			} else {
 				i++;
 			}
+			continue;
+		}
+		for (j = i; j < n && (cls[u[j]] & C_TOKEN); j++)
+			;
+		/* Most tokens are words shorter than the shortest thing decoded
+		 * here (the marker "rot13"): skip them without looking inside. */
+		if (j - i < SHORTEST_ENCODED || (j - i < WARD_DECODE_MIN_RUN && !short_token_marked(u, i, j))) {
+			i = j;
 			continue;
 		}
 		for (j = i; j < n && (cls[u[j]] & C_TOKEN); j++) {

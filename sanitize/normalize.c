@@ -587,7 +587,11 @@ static int find_spaced(const unsigned char *s, size_t n, size_t from, size_t *ws
 		size_t i, e, pst, dummy, cnt = 1, last, p;
 		uint32_t cp;
 
-		if (!is_sep(sep) || (s[j + 1] < 0x80 && (j + 2 >= n || s[j + 2] != sep)))
+		/* the rare test first: the same byte two later (or a multi-byte
+		 * letter between), then whether that byte is a separator */
+		if ((j + 2 >= n || s[j + 2] != sep) && s[j + 1] < 0x80)
+			continue;
+		if (!is_sep(sep))
 			continue;
 		/* the letter before this separator starts the candidate */
 		(void)word_before(s, j, &i);
