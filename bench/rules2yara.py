@@ -525,6 +525,8 @@ def main():
     ap.add_argument('--yarac', default=None, help='check each translated string with this yarac')
     ap.add_argument('--out', default='-')
     ap.add_argument('--stats', default=None)
+    ap.add_argument('--examples', default=None,
+                    help='write each `match` example of an emitted rule to DIR/<yara rule>.<n>')
     ap.add_argument('-v', '--verbose', action='store_true', help='name each dropped pattern')
     a = ap.parse_args()
 
@@ -611,6 +613,11 @@ def main():
                 hidden_only = channels is not None and 'visible' not in channels
                 if hidden_only:
                     stats['rules_hidden_channel_only'] += 1
+                if a.examples:
+                    for i, ex in enumerate(rule['examples']['match']):
+                        with open(os.path.join(a.examples, '%s.%d' % (ident(rule['id']), i)),
+                                  'w', encoding='utf-8') as f:
+                            f.write(ex)
                 out.append('rule %s%s' % (ident(rule['id']), ' : hidden_channel_only' if hidden_only else ''))
                 out.append('{')
                 out.append('  meta:')

@@ -67,14 +67,20 @@ trap 'rm -rf "$tmp"' EXIT
 
 # 1. The comparable rule set; every string was already checked with yarac by
 #    the converter, the whole file is compiled again here.
+mkdir "$tmp/examples"
 python3 "$here/rules2yara.py" --rules "$rules" --yarac "$(command -v yarac)" \
-	--out "$tmp/ragward.yar" --stats "$tmp/stats"
+	--out "$tmp/ragward.yar" --stats "$tmp/stats" --examples "$tmp/examples"
 yarac "$tmp/ragward.yar" "$tmp/ragward.yarc" 2>"$tmp/yarac.err" || {
 	echo "bench/yara.sh: the generated rule set does not compile:" >&2
 	head -5 "$tmp/yarac.err" >&2
 	exit 2
 }
 stat_of() { awk -v k="$1" '$1 == k {print $2}' "$tmp/stats"; }
+# The rules' own `match` examples (each a file named <yara rule>.<n>): how many
+# the translated rule still matches, as a check of the translation.
+ex_total=$(find "$tmp/examples" -type f | wc -l)
+ex_hit=$(yara -w -r "$tmp/ragward.yar" "$tmp/examples" |
+	awk '{f = $2; sub(/.*\//, "", f); sub(/\.[0-9]+$/, "", f); if (f == $1) n++} END {print n + 0}')
 
 # 2. The files, relative to the corpus directory (both tools get the same set).
 cd "$corpus"
@@ -150,6 +156,7 @@ echo "  rules untranslatable $(stat_of rules_untranslatable)  ($(stat_of rules_d
 echo "  patterns kept $(stat_of patterns_translated), approximated $(stat_of patterns_approximated), dropped $(stat_of patterns_dropped); reasons:"
 awk '$1 == "reason" {n = $2; $1 = $2 = ""; sub(/^ +/, ""); printf "    %3d  %s\n", n, $0}' "$tmp/stats"
 echo "  rules ragward runs only on hidden channels (YARA: on every byte): $(stat_of rules_hidden_channel_only)"
+echo "  'match' examples of the translated rules matched by their YARA rule: $ex_hit/$ex_total"
 echo "  yarac warnings on the whole set: $(grep -c 'warning' "$tmp/yarac.err" || true)"
 echo
 echo "wall time, median of $runs, start-up included (rule parsing/compilation, warm ragward cache);"
