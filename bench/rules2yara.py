@@ -2,6 +2,7 @@
 """rules2yara.py — translate ragward's injection rule packs into one YARA file.
 
     bench/rules2yara.py [--rules DIR] [--yarac PATH] [--out FILE] [--stats FILE]
+                        [--examples DIR] [-v]
 
 For bench/yara.sh only: the output is a *comparable* rule set for a speed and
 detection comparison, not a supported product. It is written to a temporary
@@ -39,7 +40,9 @@ are emitted with the tag `hidden_channel_only`: YARA cannot tell a hidden HTML
 element from a visible one and runs them on every byte.
 
 A rule with no pattern left is not emitted; the counts go to --stats (one
-`key value` line each) and stderr.
+`key value` line each), else to stderr. --yarac compiles every string on its
+own and drops those yarac refuses; --examples writes each `match` example of
+an emitted rule to DIR/<yara rule>.<n> so the caller can check the translation.
 """
 import argparse
 import glob

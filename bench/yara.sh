@@ -57,9 +57,15 @@ apt_install() {
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >/dev/null ||
 		{ apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >/dev/null; }
 }
-command -v yara >/dev/null && command -v yarac >/dev/null || apt_install yara
-command -v python3 >/dev/null || apt_install python3
-python3 -c 'import yaml' 2>/dev/null || apt_install python3-yaml
+if ! command -v yara >/dev/null || ! command -v yarac >/dev/null; then apt_install yara; fi
+# The converter needs PyYAML; Debian's python3-yaml serves the system python3,
+# which may not be the first python3 on PATH (pyenv and the like).
+py=python3
+if ! { command -v python3 >/dev/null && python3 -c 'import yaml' 2>/dev/null; }; then
+	py=/usr/bin/python3
+	[ -x "$py" ] || apt_install python3
+	"$py" -c 'import yaml' 2>/dev/null || apt_install python3-yaml
+fi
 command -v jq >/dev/null || { echo "bench/yara.sh: jq is required" >&2; exit 2; }
 
 tmp=$(mktemp -d)
@@ -68,7 +74,7 @@ trap 'rm -rf "$tmp"' EXIT
 # 1. The comparable rule set; every string was already checked with yarac by
 #    the converter, the whole file is compiled again here.
 mkdir "$tmp/examples"
-python3 "$here/rules2yara.py" --rules "$rules" --yarac "$(command -v yarac)" \
+"$py" "$here/rules2yara.py" --rules "$rules" --yarac "$(command -v yarac)" \
 	--out "$tmp/ragward.yar" --stats "$tmp/stats" --examples "$tmp/examples"
 yarac "$tmp/ragward.yar" "$tmp/ragward.yarc" 2>"$tmp/yarac.err" || {
 	echo "bench/yara.sh: the generated rule set does not compile:" >&2
