@@ -99,5 +99,6 @@ extern const cli_command cli_cmds_stats[];
 extern const cli_command cli_cmds_rescan[];
 extern const cli_command cli_cmds_serve[];
 extern const cli_command cli_cmds_callers[];
+extern const cli_command cli_cmds_traces[];
 
 #endif

@@ -25,7 +25,7 @@
 static const cli_command *const groups[] = {
 	cli_cmds_init,	 cli_cmds_sources, cli_cmds_ingest, cli_cmds_scan,  cli_cmds_quarantine, cli_cmds_query,
 	cli_cmds_serve,	 cli_cmds_mcp,	   cli_cmds_callers, cli_cmds_rules, cli_cmds_keys,	  cli_cmds_audit,
-	cli_cmds_verify, cli_cmds_stats,  cli_cmds_rescan,
+	cli_cmds_verify, cli_cmds_stats,  cli_cmds_rescan, cli_cmds_traces,
 };
 
 int cli_exit_for(int code)

@@ -38,6 +38,7 @@
 #include "ragward/server.h"
 #include "ragward/sources.h"
 #include "ragward/store.h"
+#include "ragward/traces.h"
 #include "query/server_internal.h"
 #include "core/banned.h"
 
@@ -46,6 +47,7 @@
 #define BODY_DISCARD_FACTOR 16   /* a body this many times the cap is not read to its end */
 #define LOG_PATH_MAX        120
 #define MAX_HOSTS           16
+#define TRACE_FLUSH_MS      1000 /* a quiet server's last trace records are synced within this (+ the batch window) */
 
 typedef struct {
 	ward_store *s;
@@ -69,6 +71,12 @@ struct ward_server {
 	atomic_uint gen;
 	atomic_long inflight;
 	ward_mcp_registry *mcp; /* Streamable HTTP sessions of POST /mcp */
+	/* The trace flusher: libmicrohttpd has no timers in thread-pool mode,
+	 * so a thread of ours syncs batched trace records every TRACE_FLUSH_MS. */
+	pthread_t flusher;
+	pthread_mutex_t fl_mu;
+	pthread_cond_t fl_cv;
+	int fl_stop, fl_running;
 };
 
 typedef struct {
@@ -1198,6 +1206,75 @@ WARD_PRINTF(2, 0) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- start / stop ---------------------------------------------------------------------------- */
 
+/* Trace records are written at once but synced in batches, on the next
+ * append after the batch window (store/traces.c). Without more traffic the
+ * last ones would wait for the next query or the exit; this thread syncs
+ * them every TRACE_FLUSH_MS until ward_server_stop signals it. */
+static void *trace_flusher(void *arg)
+{
+	ward_server *srv = arg;
+	struct timespec until;
+
+	pthread_mutex_lock(&srv->fl_mu);
+	while (!srv->fl_stop) {
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += TRACE_FLUSH_MS / 1000;
+		until.tv_nsec += (long)(TRACE_FLUSH_MS % 1000) * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		while (!srv->fl_stop && pthread_cond_timedwait(&srv->fl_cv, &srv->fl_mu, &until) == 0)
+			;
+		if (srv->fl_stop)
+			break;
+		pthread_mutex_unlock(&srv->fl_mu);
+		if (ward_trace_flush() < 0)
+			ward_log(WARD_LOG_ERROR, "%s", ward_error_last()->message);
+		pthread_mutex_lock(&srv->fl_mu);
+	}
+	pthread_mutex_unlock(&srv->fl_mu);
+	return NULL;
+}
+
+static int flusher_start(ward_server *srv)
+{
+	pthread_condattr_t ca;
+	int err;
+
+	if (pthread_condattr_init(&ca) != 0)
+		return ward_error_set(WARD_ENOMEM, "out of memory");
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	err = pthread_cond_init(&srv->fl_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	if (err != 0)
+		return ward_error_set(WARD_ENOMEM, "cannot create the trace flusher: %s", strerror(err));
+	pthread_mutex_init(&srv->fl_mu, NULL);
+	if ((err = pthread_create(&srv->flusher, NULL, trace_flusher, srv)) != 0) {
+		pthread_cond_destroy(&srv->fl_cv);
+		pthread_mutex_destroy(&srv->fl_mu);
+		return ward_error_set(WARD_EIO, "cannot start the trace flusher: %s", strerror(err));
+	}
+	srv->fl_running = 1;
+	return 0;
+}
+
+static void flusher_stop(ward_server *srv)
+{
+	if (!srv->fl_running)
+		return;
+	pthread_mutex_lock(&srv->fl_mu);
+	srv->fl_stop = 1;
+	pthread_cond_signal(&srv->fl_cv);
+	pthread_mutex_unlock(&srv->fl_mu);
+	pthread_join(srv->flusher, NULL);
+	pthread_cond_destroy(&srv->fl_cv);
+	pthread_mutex_destroy(&srv->fl_mu);
+	srv->fl_running = 0;
+	if (ward_trace_flush() < 0)
+		ward_log(WARD_LOG_ERROR, "%s", ward_error_last()->message);
+}
+
 int ward_server_start(ward_server **out, const char *home, const ward_server_opts *opts)
 {
 	ward_server *srv = NULL;
@@ -1244,10 +1321,17 @@ int ward_server_start(ward_server **out, const char *home, const ward_server_opt
 	srv->o.listen = NULL;
 	srv->o.unix_path = NULL;
 	srv->o.extra_hosts = NULL;
-	/* Fail now, not at the first request, when HOME is not a store. */
+	/* Fail now, not at the first request, when HOME is not a store or
+	 * its trace file cannot be used (traces.path). */
 	if ((rc = pool_acquire(srv, &first)) < 0)
 		goto fail;
+	if (!srv->o.no_trace && (rc = ward_trace_check(first.s)) < 0) {
+		pool_release(srv, &first);
+		goto fail;
+	}
 	pool_release(srv, &first);
+	if ((rc = flusher_start(srv)) < 0)
+		goto fail;
 
 #define COMMON_OPTIONS                                                                                                 \
 	MHD_OPTION_CONNECTION_LIMIT, (unsigned int)o.conn_limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT,                   \
@@ -1318,6 +1402,7 @@ void ward_server_stop(ward_server *srv)
 			nanosleep(&nap, NULL);
 		MHD_stop_daemon(srv->d);
 	}
+	flusher_stop(srv); /* after the last request: its trace is synced too */
 	if (srv->listen_fd >= 0)
 		close(srv->listen_fd);
 	if (srv->unix_path) {

@@ -3,6 +3,7 @@
  * in a security setting is never silently ignored.
  */
 #include <string.h>
+#include <syslog.h>
 #include <jansson.h>
 
 #include "ragward/alloc.h"
@@ -52,14 +53,105 @@ static int load_thresholds(ward_config *cfg, json_t *v, const char *path)
 	return 0;
 }
 
+_Static_assert(sizeof(((ward_config *)0)->trace_path) == WARD_MAX_PATH_LEN + 1, "trace_path holds a path");
+
+/* Index of `v` (a string) in names[], else -1. */
+static int pick(const json_t *v, const char *const *names, size_t n)
+{
+	const char *s = json_string_value(v);
+
+	for (size_t i = 0; s && i < n; i++)
+		if (strcmp(s, names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+/*
+ * traces:
+ *   sink: file | syslog | both      (default file)
+ *   path: traces.jsonl              (relative to HOME; default HOME/traces.jsonl)
+ *   sync: batch | every | none      (default: the caller's choice, batch)
+ *   syslog_facility: user           (user, daemon, auth, authpriv, local0..local7)
+ * The path is checked for form here; the file itself (no symlink, regular,
+ * ours, not group/world-writable) when it is opened (store/traces.c).
+ */
+static int load_traces(ward_config *cfg, json_t *v, const char *path, const char *home)
+{
+	static const char *const sinks[] = {"file", "syslog", "both"};
+	static const int sink_vals[] = {WARD_TRACE_SINK_FILE, WARD_TRACE_SINK_SYSLOG, WARD_TRACE_SINK_BOTH};
+	static const char *const syncs[] = {"none", "batch", "every"};
+	static const int sync_vals[] = {0, WARD_TRACE_SYNC_BATCH, WARD_TRACE_SYNC_NOW};
+	static const char *const facs[] = {"user",   "daemon", "auth",   "authpriv", "local0", "local1",
+	                                   "local2", "local3", "local4", "local5",   "local6", "local7"};
+	static const int fac_vals[] = {LOG_USER,   LOG_DAEMON, LOG_AUTH,   LOG_AUTHPRIV, LOG_LOCAL0, LOG_LOCAL1,
+	                               LOG_LOCAL2, LOG_LOCAL3, LOG_LOCAL4, LOG_LOCAL5,   LOG_LOCAL6, LOG_LOCAL7};
+	const char *k, *p;
+	json_t *kv;
+	int i, n;
+
+	if (!json_is_object(v))
+		return ward_error_set(WARD_EINVAL, "'%s': traces must be a mapping (sink, path, sync, syslog_facility)",
+		                      path);
+	json_object_foreach(v, k, kv) {
+		if (strcmp(k, "sink") == 0) {
+			if ((i = pick(kv, sinks, 3)) < 0)
+				return ward_error_set(WARD_EINVAL, "'%s': traces.sink must be file, syslog or both",
+				                      path);
+			cfg->trace_sink = sink_vals[i];
+		} else if (strcmp(k, "sync") == 0) {
+			if ((i = pick(kv, syncs, 3)) < 0)
+				return ward_error_set(WARD_EINVAL, "'%s': traces.sync must be batch, every or none",
+				                      path);
+			cfg->trace_sync = sync_vals[i];
+		} else if (strcmp(k, "syslog_facility") == 0) {
+			if ((i = pick(kv, facs, sizeof(facs) / sizeof(facs[0]))) < 0)
+				return ward_error_set(
+				        WARD_EINVAL,
+				        "'%s': traces.syslog_facility must be user, daemon, auth, authpriv"
+				        " or local0 to local7",
+				        path);
+			cfg->trace_facility = fac_vals[i];
+		} else if (strcmp(k, "path") == 0) {
+			p = json_string_value(kv);
+			/* A string without control characters, not a directory
+			 * name; the length check includes HOME when relative. */
+			if (!p || !*p || p[strlen(p) - 1] == '/')
+				return ward_error_set(WARD_EINVAL, "'%s': traces.path must be a file name or path",
+				                      path);
+			for (const char *c = p; *c; c++)
+				if ((unsigned char)*c < 0x20 || *c == 0x7f)
+					return ward_error_set(WARD_EINVAL,
+					                      "'%s': traces.path must not hold control characters",
+					                      path);
+			n = p[0] == '/' ? snprintf(cfg->trace_path, sizeof(cfg->trace_path), "%s", p)
+			                : snprintf(cfg->trace_path, sizeof(cfg->trace_path), "%s/%s", home, p);
+			if (n < 0 || (size_t)n >= sizeof(cfg->trace_path))
+				return ward_error_set(WARD_ETOOBIG, "'%s': traces.path is longer than %d bytes", path,
+				                      WARD_MAX_PATH_LEN);
+		} else {
+			return ward_error_set(WARD_EINVAL,
+			                      "'%s': unknown setting 'traces.%s' (expected sink, path, sync or"
+			                      " syslog_facility)",
+			                      path, k);
+		}
+	}
+	return 0;
+}
+
 int ward_config_load(ward_config *cfg, const char *home)
 {
 	ward_buf path;
 	json_t *doc = NULL, *v;
 	const char *key;
-	int rc;
+	int rc, n;
 
 	cfg->two_person_rule = 1;
+	cfg->trace_sink = WARD_TRACE_SINK_FILE;
+	cfg->trace_sync = -1;
+	cfg->trace_facility = LOG_USER;
+	n = snprintf(cfg->trace_path, sizeof(cfg->trace_path), "%s/traces.jsonl", home);
+	if (n < 0 || (size_t)n >= sizeof(cfg->trace_path))
+		return ward_error_set(WARD_ETOOBIG, "home path too long");
 	for (int t = 0; t < 3; t++)
 		for (int l = 0; l < 3; l++)
 			cfg->thresholds[t][l] = -1;
@@ -90,6 +182,9 @@ int ward_config_load(ward_config *cfg, const char *home)
 			cfg->two_person_rule = json_is_true(v);
 		} else if (strcmp(key, "verdict") == 0) {
 			if ((rc = load_thresholds(cfg, v, path.ptr)) < 0)
+				goto done;
+		} else if (strcmp(key, "traces") == 0) {
+			if ((rc = load_traces(cfg, v, path.ptr, home)) < 0)
 				goto done;
 		} else {
 			rc = ward_error_set(WARD_EINVAL, "'%s': unknown setting '%s'", path.ptr, key);

@@ -18,6 +18,7 @@
 
 #include "ragward/alloc.h"
 #include "ragward/retrieve.h"
+#include "ragward/traces.h"
 #include "ragward/verify.h"
 #include "store/db_internal.h"
 #include "core/limits.h"
@@ -310,7 +311,7 @@ static int str_ptr_cmp(const void *a, const void *b)
 }
 
 /*
- * Queries and withheld-on-read counts per day from HOME/traces.jsonl (one
+ * Queries and withheld-on-read counts per day from the trace file (one
  * record per retrieval: {"time", "results": [...], "withheld"}). A missing
  * file is not an error; torn or oversized lines are skipped, as
  * ward_trace_find does. *status tells which.
@@ -328,8 +329,8 @@ static int read_traces(ward_store *s, const char *since, json_t *reads, const ch
 	int fd, rc = 0;
 
 	*status = "absent";
-	if (snprintf(path, sizeof(path), "%s/traces.jsonl", s->home) >= (int)sizeof(path))
-		return ward_error_set(WARD_ETOOBIG, "trace path is too long");
+	if ((rc = ward_trace_path(path, sizeof(path), s)) < 0)
+		return rc;
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ENOENT)

@@ -164,8 +164,10 @@ int ward_store_checkpoint_size(ward_store *s, int64_t *size, int *found) WARD_MU
 /* ---- traces (store/traces.c) --------------------------------------------- */
 
 /*
- * Appends one JSON line to HOME/traces.jsonl (created 0600, O_APPEND, never
- * through a symlink). The line is written before the call returns. `sync`:
+ * Appends one JSON line to the trace sinks of the store's config.yaml
+ * ("traces:"; default the file HOME/traces.jsonl, created 0600, O_APPEND,
+ * never through a symlink, hash-chained: ragward/traces.h). The line is
+ * written before the call returns. traces.sync, when set, replaces `sync`:
  * 0 never fdatasync; WARD_TRACE_SYNC_BATCH (1) fdatasync in batches -- at
  * most once per WARD_TRACE_SYNC_MS or every WARD_TRACE_SYNC_RECORDS records,
  * checked at each append, plus ward_trace_flush and at exit, so a power loss

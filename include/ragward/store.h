@@ -41,7 +41,20 @@ typedef struct {
 	 * (flag, quarantine, reject); a value < 0 keeps the built-in default
 	 * (docs/verdicts.md). */
 	double thresholds[3][3];
+	/* Retrieval traces ("traces:", docs/configuration.md): where each
+	 * retrieval's JSON line goes. */
+	int trace_sink;        /* WARD_TRACE_SINK_FILE (default), _SYSLOG or _BOTH */
+	int trace_sync;        /* -1: the caller's choice (default); else a WARD_TRACE_SYNC_* value */
+	int trace_facility;    /* syslog facility (LOG_USER by default), as <syslog.h> numbers it */
+	char trace_path[4097]; /* absolute; HOME/traces.jsonl by default (WARD_MAX_PATH_LEN + 1) */
 } ward_config;
+
+/* Trace sinks (bit set). */
+enum {
+	WARD_TRACE_SINK_FILE = 1 << 0,
+	WARD_TRACE_SINK_SYSLOG = 1 << 1,
+	WARD_TRACE_SINK_BOTH = WARD_TRACE_SINK_FILE | WARD_TRACE_SINK_SYSLOG,
+};
 
 /*
  * Creates HOME (0700) with a fresh store and an Ed25519 signing key, and

@@ -10,7 +10,7 @@ COMMANDS=("init" "keys list" "keys rotate" "keys export"
 	"quarantine list" "quarantine show" "quarantine release" "quarantine drop"
 	"query" "cite check" "serve" "mcp" "callers add" "callers list" "callers revoke"
 	"verify" "stats" "rescan"
-	"audit log" "audit verify" "audit checkpoint")
+	"audit log" "audit verify" "audit checkpoint" "traces verify")
 
 step "--version prints the version and the library versions"
 expect_exit 0 rw --version
