@@ -81,21 +81,21 @@ int ward_trace_path(char *out, size_t outlen, const ward_store *s)
 	return 0;
 }
 
-/* A duplicate of the descriptor for an fdatasync outside the lock, when
- * records are pending; -1 otherwise. Called with T.mu held. */
-static int take_pending_locked(void)
+/* *fd := a duplicate of the descriptor for an fdatasync outside the lock,
+ * when records are pending; -1 otherwise. Called with T.mu held. */
+static int take_pending_locked(int *fd)
 {
-	int fd;
-
+	*fd = -1;
 	if (T.fd < 0 || T.pending == 0)
-		return -1;
-	fd = fcntl(T.fd, F_DUPFD_CLOEXEC, 0);
+		return 0;
 	T.pending = 0;
 	T.last_sync = mono_ms();
-	/* A failed dup: sync through the original, under the lock. */
-	if (fd < 0 && fdatasync(T.fd) != 0)
-		ward_log(WARD_LOG_ERROR, "'%s': cannot sync trace: %s", T.path, strerror(errno));
-	return fd;
+	if ((*fd = fcntl(T.fd, F_DUPFD_CLOEXEC, 0)) >= 0)
+		return 0;
+	/* No descriptor to spare: sync through ours, under the lock. */
+	if (fdatasync(T.fd) != 0)
+		return ward_error_set(WARD_EIO, "'%s': cannot sync trace: %s", T.path, strerror(errno));
+	return 0;
 }
 
 static int sync_and_close(int fd, const char *path)
@@ -115,11 +115,13 @@ int ward_trace_flush(void)
 	char path[sizeof(T.path)];
 	int fd;
 
+	int rc;
+
 	pthread_mutex_lock(&T.mu);
-	fd = take_pending_locked();
+	rc = take_pending_locked(&fd);
 	memcpy(path, T.path, sizeof(path));
 	pthread_mutex_unlock(&T.mu);
-	return sync_and_close(fd, path);
+	return rc < 0 ? rc : sync_and_close(fd, path);
 }
 
 unsigned ward_trace_unsynced(void)
@@ -381,8 +383,10 @@ static int file_append(const char *path, const char *body, size_t blen, int sync
 		T.pending++;
 	if (sync == WARD_TRACE_SYNC_NOW ||
 	    (sync == WARD_TRACE_SYNC_BATCH &&
-	     (T.pending >= WARD_TRACE_SYNC_RECORDS || mono_ms() - T.last_sync >= WARD_TRACE_SYNC_MS)))
-		syncfd = take_pending_locked();
+	     (T.pending >= WARD_TRACE_SYNC_RECORDS || mono_ms() - T.last_sync >= WARD_TRACE_SYNC_MS))) {
+		if ((rc = take_pending_locked(&syncfd)) < 0)
+			goto done;
+	}
 	/* the caller's copy for syslog: the line without "\n" */
 	if (torn)
 		memmove(line->ptr, line->ptr + 1, line->len - 1);
@@ -461,8 +465,8 @@ int ward_trace_append(ward_store *s, const json_t *record, int sync)
 	ward_buf_init(&line, WARD_TRACE_MAX_LINE + 1);
 	if (cfg->trace_sync >= 0)
 		sync = cfg->trace_sync; /* the operator's setting wins */
-	if (!json_is_object(record))
-		return ward_error_set(WARD_EINVAL, "trace record must be a JSON object");
+	if (!json_is_object(record) || json_object_get(record, "prev"))
+		return ward_error_set(WARD_EINVAL, "trace record must be a JSON object without \"prev\"");
 	if (!(body = json_dumps(record, JSON_COMPACT | JSON_ENSURE_ASCII)))
 		return ward_error_set(WARD_ENOMEM, "out of memory");
 	blen = strlen(body);

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "ragward/alloc.h"
 #include "ragward/crypto.h"
 #include "ragward/retrieve.h"
 #include "ragward/store.h"
@@ -438,6 +439,54 @@ static void test_store_traces__unchained_prefix(void **state)
 	free(path);
 }
 
+static void discard(void *ctx, int priority, const char *line)
+{
+	(void)ctx;
+	(void)priority;
+	(void)line;
+}
+
+/* Every allocation failure of an append or a check is an error (or a
+ * success), never a broken chain or a leak. */
+static void test_store_traces__alloc_failures(void **state)
+{
+	fixture *f = *state;
+	char *path = tu_path(f->home, "traces.jsonl");
+	json_t *rec = json_pack("{s:s, s:i}", "trace_id", "faults", "withheld", 0), *res = NULL;
+	int rc = -1, appended = 0;
+
+	configure(f, "traces:\n  sink: both\n");
+	ward_trace_set_syslog_sink(discard, NULL);
+	append(f, 0);
+	for (long n = 0; n < 5000; n++) {
+		ward_alloc_fail_after(n);
+		rc = ward_trace_append(f->s, rec, WARD_TRACE_SYNC_BATCH);
+		ward_alloc_fail_reset();
+		if (rc != 0)
+			assert_int_equal(rc, WARD_ENOMEM);
+		else if (++appended == 3)
+			break;
+	}
+	assert_int_equal(rc, 0);
+	for (long n = 0; n < 5000; n++) {
+		ward_alloc_fail_after(n);
+		rc = ward_trace_verify(path, NULL, &res);
+		ward_alloc_fail_reset();
+		if (rc == 0)
+			break;
+		assert_int_equal(rc, WARD_ENOMEM);
+		assert_null(res);
+	}
+	assert_int_equal(rc, 0);
+	assert_true(json_is_true(json_object_get(res, "ok")));
+	json_decref(res);
+	json_decref(rec);
+	rec = json_pack("{s:s}", "prev", "x"); /* the writer's field */
+	assert_int_equal(ward_trace_append(f->s, rec, 0), WARD_EINVAL);
+	json_decref(rec);
+	free(path);
+}
+
 /* ---- syslog ------------------------------------------------------------------------- */
 
 static struct {
@@ -529,8 +578,11 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_store_traces__chain_tamper_found, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_store_traces__chain_continues_other_writers, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_store_traces__unchained_prefix, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_store_traces__alloc_failures, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_store_traces__syslog_sink, setup, teardown),
 	};
+
+	ward_alloc_install_jansson();
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
