@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <syslog.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -420,6 +422,55 @@ static void test_store_traces__chain_continues_other_writers(void **state)
 	free(moved);
 }
 
+static void *append_many(void *arg)
+{
+	fixture *f = arg;
+
+	for (int i = 0; i < 40; i++)
+		append(f, i);
+	return NULL;
+}
+
+/* Threads of this process and two other processes append at once: one
+ * chain, no line lost or torn (the flock and the mutex). */
+static void test_store_traces__concurrent_writers_one_chain(void **state)
+{
+	fixture *f = *state;
+	char *path = tu_path(f->home, "traces.jsonl");
+	pthread_t t[3];
+	pid_t kid[2];
+	json_t *res;
+	int st;
+
+	configure(f, "traces:\n  sync: none\n");
+	append(f, -1);
+	for (int k = 0; k < 2; k++) {
+		kid[k] = fork();
+		assert_true(kid[k] >= 0);
+		if (kid[k] == 0) {
+			ward_store *s = NULL;
+			json_t *rec = json_pack("{s:s}", "trace_id", "child");
+			int bad = !rec || ward_store_open(&s, f->home, 0) != 0;
+			for (int i = 0; !bad && i < 40; i++)
+				bad = ward_trace_append(s, rec, 0) != 0;
+			_exit(bad);
+		}
+	}
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, append_many, f), 0);
+	for (int i = 0; i < 3; i++)
+		pthread_join(t[i], NULL);
+	for (int k = 0; k < 2; k++) {
+		assert_int_equal(waitpid(kid[k], &st, 0), kid[k]);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	res = verify(path, NULL);
+	assert_true(json_is_true(json_object_get(res, "ok")));
+	assert_int_equal(json_integer_value(json_object_get(res, "lines")), 1 + 3 * 40 + 2 * 40);
+	json_decref(res);
+	free(path);
+}
+
 /* Lines without "prev" before the chain began (an older file) are counted,
  * and the chain continues from them. */
 static void test_store_traces__unchained_prefix(void **state)
@@ -577,6 +628,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_store_traces__chain_intact, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_store_traces__chain_tamper_found, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_store_traces__chain_continues_other_writers, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_store_traces__concurrent_writers_one_chain, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_store_traces__unchained_prefix, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_store_traces__alloc_failures, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_store_traces__syslog_sink, setup, teardown),
