@@ -43,6 +43,9 @@
 #define HTML_OPTIONS  (HTML_PARSE_NONET | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING | HTML_PARSE_IGNORE_ENC)
 #define LINK_TEXT_MAX 1024 /* bytes of anchor text kept for a link */
 #define WHY_MAX       160
+/* An attribute value reads like prose: at least this many words and letters. */
+#define ATTR_PROSE_MIN_WORDS   4
+#define ATTR_PROSE_MIN_LETTERS 16
 
 enum {
 	TAG_OTHER = 0,
@@ -795,6 +798,37 @@ static void hx_attr_segment(hx *h, ward_channel ch, const char *val, size_t tag_
 	xb_segment(&h->b, ch, val, strlen(val), at, at + strlen(val), why);
 }
 
+/* Any other attribute whose value reads like a sentence is scanned too:
+ * `data-*`, custom and framework attributes are where instructions hide from
+ * a reader ("data-ai-instructions=..."). Event handlers hold script, not
+ * prose; tokens, ids and URLs have too few words to qualify. */
+static int attr_carries_prose(const char *name, const char *val)
+{
+	size_t words = 0, letters = 0;
+	int in_token = 0, token_has_letter = 0;
+
+	if ((name[0] == 'o' || name[0] == 'O') && (name[1] == 'n' || name[1] == 'N'))
+		return 0;
+	/* words: space-separated tokens with a letter in them */
+	for (const unsigned char *p = (const unsigned char *)val;; p++) {
+		int space = *p == '\0' || *p == ' ' || (*p >= '\t' && *p <= '\r');
+
+		if (space) {
+			words += in_token && token_has_letter;
+			in_token = token_has_letter = 0;
+			if (*p == '\0')
+				break;
+			continue;
+		}
+		in_token = 1;
+		if (((*p | 0x20) >= 'a' && (*p | 0x20) <= 'z') || *p >= 0x80) {
+			token_has_letter = 1;
+			letters++;
+		}
+	}
+	return words >= ATTR_PROSE_MIN_WORDS && letters >= ATTR_PROSE_MIN_LETTERS;
+}
+
 static int is_block_tag(unsigned char t)
 {
 	switch (t) {
@@ -882,6 +916,8 @@ static void hx_start(void *ud, const xmlChar *xname, const xmlChar **atts)
 			hx_attr_segment(h, WARD_CH_ATTRIBUTE, av, tag_start, tag_end, "alt");
 		} else if (strcasecmp(an, "title") == 0 || strcasecmp(an, "aria-label") == 0 ||
 		           strcasecmp(an, "placeholder") == 0 || strcasecmp(an, "aria-description") == 0)
+			hx_attr_segment(h, WARD_CH_ATTRIBUTE, av, tag_start, tag_end, an);
+		else if (attr_carries_prose(an, av))
 			hx_attr_segment(h, WARD_CH_ATTRIBUTE, av, tag_start, tag_end, an);
 	}
 
