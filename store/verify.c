@@ -4,9 +4,10 @@
  * Every column of a chunk row is either inside its signed statement or
  * cross-checked (docs/verify.md has the table). The expensive part, one
  * Ed25519 verification per chunk, runs on worker threads, each with its own
- * read-only connection over a range of chunk ids; the calling thread checks
- * documents, sources, keys, the audit log and SQLite's own integrity at the
- * same time on the caller's connection. Nothing here writes: the one
+ * read-only connection over a range of ids, where it also matches the chunks
+ * with the FTS rows in both directions; the calling thread checks documents,
+ * sources, keys, the audit log and SQLite's own integrity at the same time
+ * on the caller's connection. Nothing here writes: the one
  * read-write connection (the FTS5 'integrity-check' command is an INSERT)
  * runs inside a transaction that is rolled back.
  */
@@ -14,6 +15,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -90,7 +92,8 @@ static char *vformat(const char *fmt, va_list ap)
 	return ward_strdup(tmp); /* longer lines are cut at 1 KiB: they name untrusted values */
 }
 
-/* "chunk 42" + "signature invalid" */
+/* "chunk 42" + "signature invalid". Every id is printed, negative ones too:
+ * whoever can write the file can put a row at any rowid. */
 static int fail_add(fail_list *l, const char *kind, int64_t id, const char *fmt, ...) WARD_PRINTF(4, 5);
 static int fail_add(fail_list *l, const char *kind, int64_t id, const char *fmt, ...)
 {
@@ -102,14 +105,28 @@ static int fail_add(fail_list *l, const char *kind, int64_t id, const char *fmt,
 		l->omitted++;
 		return 0;
 	}
-	if (id >= 0)
-		snprintf(obj, sizeof(obj), "%s %" PRId64, kind, id);
-	else
-		snprintf(obj, sizeof(obj), "%s", kind);
+	snprintf(obj, sizeof(obj), "%s %" PRId64, kind, id);
 	va_start(ap, fmt);
 	problem = vformat(fmt, ap);
 	va_end(ap);
 	return fail_push(l, ward_strdup(obj), problem);
+}
+
+/* An object named without a row id: "sqlite", "fts", "key 3f…". */
+static int fail_add_obj(fail_list *l, const char *object, const char *fmt, ...) WARD_PRINTF(3, 4);
+static int fail_add_obj(fail_list *l, const char *object, const char *fmt, ...)
+{
+	va_list ap;
+	char *problem;
+
+	if (l->n >= WARD_VERIFY_MAX_FAILURES) {
+		l->omitted++;
+		return 0;
+	}
+	va_start(ap, fmt);
+	problem = vformat(fmt, ap);
+	va_end(ap);
+	return fail_push(l, ward_strdup(object), problem);
 }
 
 static int fail_move_all(fail_list *to, fail_list *from)
@@ -154,17 +171,28 @@ static int col_equals(sqlite3_stmt *st, int col, const void *want, size_t want_l
 	return len == want_len && (len == 0 || memcmp(got, want, len) == 0);
 }
 
-/* ---- chunks (worker threads) ----------------------------------------------------- */
+/* ---- chunks and FTS rows (worker threads) ------------------------------------------ */
 
-/* The first 18 columns are those of store/review.c's CHUNK_ROW_COLUMNS; the
- * chunk's own document_id is taken from c (d may be missing), then the FTS
- * row and the document title it must repeat. */
+/*
+ * Each worker reads its range of ids twice, in id order: the chunks (with
+ * their document, LEFT JOIN: it may be missing) and the FTS rows. The two
+ * sorted streams are matched like a merge join, so every chunk is paired
+ * with the FTS row of the same id and every FTS row with its chunk, in one
+ * sequential pass over each table instead of a lookup per row.
+ *
+ * Chunk columns: 0..17 as review.c's WARD_CHUNK_ROW_COLUMNS; 18 the chunk's
+ * own document_id (d may be missing); 19 the document's title, which every
+ * FTS row of the document must repeat.
+ */
 #define VERIFY_CHUNK_SQL                                                                                           \
-	"SELECT " WARD_CHUNK_ROW_COLUMNS ","                                                                       \
-	" c.document_id, f.rowid, f.title, f.heading_path, f.text, COALESCE(d.title, '')"                         \
+	"SELECT " WARD_CHUNK_ROW_COLUMNS ", c.document_id, COALESCE(d.title, '')"                                  \
 	" FROM chunks c LEFT JOIN documents d ON d.id = c.document_id"                                             \
-	" LEFT JOIN chunks_fts f ON f.rowid = c.id"                                                                \
 	" WHERE c.id BETWEEN ?1 AND ?2 ORDER BY c.id"
+/* FTS5 turns the rowid bounds into a range scan of its content table, in
+ * rowid order. */
+#define VERIFY_FTS_SQL                                                                                             \
+	"SELECT rowid, title, heading_path, text FROM chunks_fts WHERE rowid BETWEEN ?1 AND ?2 ORDER BY rowid"
+enum { FTS_ROWID, FTS_TITLE, FTS_HEADING, FTS_TEXT };
 
 /* A verification row; the document may be missing (LEFT JOIN), so the
  * chunk's own document_id (column 18) is used. */
@@ -176,11 +204,18 @@ static void chunk_row_fill(ward_chunk_row *row, sqlite3_stmt *st)
 		row->text = "";
 }
 
+/*
+ * The ranges of all jobs together cover every possible id (the first starts
+ * at INT64_MIN, the last ends at INT64_MAX), so no chunk and no FTS row can
+ * fall between them, whatever ids the store holds.
+ */
 typedef struct {
 	const char *home;
 	int64_t lo, hi;
-	uint64_t checked, failed, fts_failed;
-	fail_list fails;
+	uint64_t checked, failed;  /* chunks */
+	uint64_t fts_rows, fts_failed;
+	fail_list fails;           /* chunks and their FTS rows, by id */
+	fail_list orphans;         /* FTS rows without a chunk, by rowid */
 	int rc;
 	ward_error err;
 	double finished;
@@ -224,84 +259,135 @@ static int chunk_diagnose(ward_store *s, ward_chunk_keys *keys, const ward_chunk
 	return fail_add(l, "chunk", row->chunk_id, "signature invalid");
 }
 
-/* The FTS row of a chunk repeats its text, heading path and document title. */
-static int chunk_fts_check(sqlite3_stmt *st, const ward_chunk_row *row, int have_doc, fail_list *l, uint64_t *nfail)
+/* The text hash and signature of one chunk (or its missing document). */
+static int chunk_check(ward_store *s, ward_chunk_keys *keys, const ward_chunk_row *row, int have_doc, chunk_job *j)
 {
-	const char *title;
-	int rc = 0;
+	int rc, ok = 0;
 
-	if (sqlite3_column_type(st, 19) == SQLITE_NULL) {
-		(*nfail)++;
-		return fail_add(l, "chunk", row->chunk_id, "no FTS row");
+	if (!have_doc) {
+		j->failed++;
+		return fail_add(&j->fails, "chunk", row->chunk_id, "document %" PRId64 " does not exist",
+				row->document_id);
 	}
-	if (!col_equals(st, 22, row->text, row->text_len, 0)) {
-		(*nfail)++;
-		if ((rc = fail_add(l, "fts row", row->chunk_id, "text differs from chunk %" PRId64 "'s text", row->chunk_id)) < 0)
-			return rc;
-	}
-	if (!col_equals(st, 21, row->heading_path ? row->heading_path : "",
-			row->heading_path ? strlen(row->heading_path) : 0, 0)) {
-		(*nfail)++;
-		if ((rc = fail_add(l, "fts row", row->chunk_id, "heading_path differs from chunk %" PRId64 "'s",
+	if ((rc = ward_chunk_verify_row(s, row, keys, NULL, &ok)) < 0)
+		return rc;
+	if (ok)
+		return 0;
+	j->failed++;
+	return chunk_diagnose(s, keys, row, &j->fails);
+}
+
+/* The FTS row of a chunk (same id) repeats its text, heading path and its
+ * document's title. */
+static int chunk_fts_check(sqlite3_stmt *cst, sqlite3_stmt *fst, const ward_chunk_row *row, int have_doc,
+			   chunk_job *j)
+{
+	const unsigned char *title = sqlite3_column_text(cst, 19); /* before its length: SQLite's rule */
+	size_t title_len = (size_t)sqlite3_column_bytes(cst, 19);
+	int rc;
+
+	if (!col_equals(fst, FTS_TEXT, row->text, row->text_len, 0)) {
+		j->fts_failed++;
+		if ((rc = fail_add(&j->fails, "fts row", row->chunk_id, "text differs from chunk %" PRId64 "'s text",
 				   row->chunk_id)) < 0)
 			return rc;
 	}
-	if (have_doc) {
-		title = (const char *)sqlite3_column_text(st, 23);
-		if (!col_equals(st, 20, title ? title : "", (size_t)sqlite3_column_bytes(st, 23), 0)) {
-			(*nfail)++;
-			rc = fail_add(l, "fts row", row->chunk_id, "title differs from document %" PRId64 "'s title",
-				      row->document_id);
-		}
+	if (!col_equals(fst, FTS_HEADING, row->heading_path ? row->heading_path : "",
+			row->heading_path ? strlen(row->heading_path) : 0, 0)) {
+		j->fts_failed++;
+		if ((rc = fail_add(&j->fails, "fts row", row->chunk_id, "heading_path differs from chunk %" PRId64 "'s",
+				   row->chunk_id)) < 0)
+			return rc;
 	}
-	return rc;
+	if (have_doc && !col_equals(fst, FTS_TITLE, title ? (const void *)title : "", title_len, 0)) {
+		j->fts_failed++;
+		if ((rc = fail_add(&j->fails, "fts row", row->chunk_id, "title differs from document %" PRId64 "'s title",
+				   row->document_id)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* 1 while a statement has a row, 0 when it is done, -1 on an error (which
+ * must stop the merge: an FTS scan cut short would read as missing rows). */
+static int step_row(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int chunk_merge(ward_store *s, ward_chunk_keys *keys, sqlite3_stmt *cst, sqlite3_stmt *fst, chunk_job *j)
+{
+	int c = step_row(cst), f = c < 0 ? 0 : step_row(fst), rc;
+
+	while ((c > 0 || f > 0) && c >= 0 && f >= 0) {
+		int64_t cid = c > 0 ? sqlite3_column_int64(cst, 0) : 0;
+		int64_t fid = f > 0 ? sqlite3_column_int64(fst, FTS_ROWID) : 0;
+
+		if (f > 0 && (c == 0 || fid < cid)) {
+			/* An FTS row whose id no chunk has: reachable by search,
+			 * backed by nothing that was signed. */
+			j->fts_rows++;
+			j->fts_failed++;
+			if ((rc = fail_add(&j->orphans, "fts row", fid, "no chunk")) < 0)
+				return rc;
+			f = step_row(fst);
+			continue;
+		}
+		{
+			ward_chunk_row row;
+			int have_doc = sqlite3_column_type(cst, 10) != SQLITE_NULL;
+
+			chunk_row_fill(&row, cst);
+			j->checked++;
+			if ((rc = chunk_check(s, keys, &row, have_doc, j)) < 0)
+				return rc;
+			if (f > 0 && fid == cid) {
+				j->fts_rows++;
+				if ((rc = chunk_fts_check(cst, fst, &row, have_doc, j)) < 0)
+					return rc;
+				f = step_row(fst);
+			} else {
+				j->fts_failed++;
+				if ((rc = fail_add(&j->fails, "chunk", row.chunk_id, "no FTS row")) < 0)
+					return rc;
+			}
+		}
+		c = step_row(cst);
+	}
+	if (c < 0)
+		return ward_db_fail(s, "reading chunks");
+	if (f < 0)
+		return ward_db_fail(s, "reading the FTS index");
+	return 0;
 }
 
 static void *chunk_worker(void *arg)
 {
 	chunk_job *j = arg;
 	ward_store *s = NULL;
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *cst = NULL, *fst = NULL;
 	ward_chunk_keys keys;
 	int rc, in_tx = 0;
 
 	memset(&keys, 0, sizeof(keys));
 	if ((rc = ward_store_open(&s, j->home, 0)) < 0)
 		goto done;
-	/* One snapshot for the whole range. */
+	/* One snapshot for both scans of the range. */
 	if ((rc = ward_db_exec(s, "BEGIN")) < 0)
 		goto done;
 	in_tx = 1;
-	if ((rc = ward_db_prepare(s, &st, VERIFY_CHUNK_SQL)) < 0)
+	if ((rc = ward_db_prepare(s, &cst, VERIFY_CHUNK_SQL)) < 0 || (rc = ward_db_prepare(s, &fst, VERIFY_FTS_SQL)) < 0)
 		goto done;
-	sqlite3_bind_int64(st, 1, j->lo);
-	sqlite3_bind_int64(st, 2, j->hi);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		ward_chunk_row row;
-		int ok = 0, have_doc = sqlite3_column_type(st, 10) != SQLITE_NULL;
-
-		chunk_row_fill(&row, st);
-		j->checked++;
-		if (!have_doc) {
-			j->failed++;
-			if ((rc = fail_add(&j->fails, "chunk", row.chunk_id, "document %" PRId64 " does not exist",
-					   row.document_id)) < 0)
-				goto done;
-		} else {
-			if ((rc = ward_chunk_verify_row(s, &row, &keys, NULL, &ok)) < 0)
-				goto done;
-			if (!ok) {
-				j->failed++;
-				if ((rc = chunk_diagnose(s, &keys, &row, &j->fails)) < 0)
-					goto done;
-			}
-		}
-		if ((rc = chunk_fts_check(st, &row, have_doc, &j->fails, &j->fts_failed)) < 0)
-			goto done;
-	}
-	rc = rc == SQLITE_DONE ? 0 : ward_db_fail(s, "reading chunks");
+	sqlite3_bind_int64(cst, 1, j->lo);
+	sqlite3_bind_int64(cst, 2, j->hi);
+	sqlite3_bind_int64(fst, 1, j->lo);
+	sqlite3_bind_int64(fst, 2, j->hi);
+	rc = chunk_merge(s, &keys, cst, fst, j);
 done:
-	sqlite3_finalize(st);
+	sqlite3_finalize(cst);
+	sqlite3_finalize(fst);
 	if (in_tx && !sqlite3_get_autocommit(s->db))
 		sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
 	ward_chunk_keys_dispose(&keys);
@@ -557,30 +643,6 @@ done:
 	return rc;
 }
 
-/* ---- FTS rows without a chunk ---------------------------------------------------- */
-
-static int check_fts_orphans(ward_store *s, fail_list *l, ward_verify_report *r)
-{
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if ((rc = ward_db_prepare(s, &st, "SELECT f.rowid, NOT EXISTS (SELECT 1 FROM chunks c WHERE c.id = f.rowid)"
-					  " FROM chunks_fts f ORDER BY f.rowid")) < 0)
-		return rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		r->fts.checked++;
-		if (sqlite3_column_int(st, 1)) {
-			r->fts.failed++;
-			if ((rc = fail_add(l, "fts row", sqlite3_column_int64(st, 0), "no chunk")) < 0)
-				goto done;
-		}
-	}
-	rc = rc == SQLITE_DONE ? 0 : ward_db_fail(s, "reading the FTS index");
-done:
-	sqlite3_finalize(st);
-	return rc;
-}
-
 /* ---- sources ---------------------------------------------------------------------- */
 
 #define VERIFY_SOURCE_SQL                                                                                          \
@@ -739,14 +801,14 @@ static int check_keys(ward_store *s, fail_list *l, ward_verify_report *r)
 				goto done;
 			}
 			bad = 1;
-			if ((rc = fail_add(l, obj, -1, "%s", id ? ward_error_last()->message : "no key id")) < 0)
+			if ((rc = fail_add_obj(l, obj, "%s", id ? ward_error_last()->message : "no key id")) < 0)
 				goto done;
 		}
 		ward_key_free(k);
 		k = NULL;
 		if (sqlite3_column_int64(st, 1) == 0) {
 			bad = 1;
-			if ((rc = fail_add(l, obj, -1, "no key.create or key.rotate audit event")) < 0)
+			if ((rc = fail_add_obj(l, obj, "no key.create or key.rotate audit event")) < 0)
 				goto done;
 		}
 		if (bad)
@@ -799,7 +861,7 @@ static int check_sqlite(ward_store *s, fail_list *l, ward_verify_report *r)
 		}
 		if (line && strcmp(line, "ok") == 0)
 			continue;
-		if ((rc = fail_add(l, "sqlite", -1, "integrity_check: %s", line ? line : "?")) < 0)
+		if ((rc = fail_add_obj(l, "sqlite", "integrity_check: %s", line ? line : "?")) < 0)
 			goto done;
 	}
 	if (rc != SQLITE_DONE) {
@@ -809,7 +871,7 @@ static int check_sqlite(ward_store *s, fail_list *l, ward_verify_report *r)
 			rc = ward_db_fail(s, "integrity_check");
 			goto done;
 		}
-		if ((rc = fail_add(l, "sqlite", -1, "integrity_check: %s", msg)) < 0)
+		if ((rc = fail_add_obj(l, "sqlite", "integrity_check: %s", msg)) < 0)
 			goto done;
 		ward_free(r->sqlite_integrity);
 		r->sqlite_integrity = ward_strdup(msg);
@@ -859,7 +921,7 @@ static int check_fts_integrity(const char *home, fail_list *l, ward_verify_repor
 			goto rollback;
 		}
 		r->fts_integrity = ward_strdup(sqlite3_errmsg(rw->db));
-		if ((rc = fail_add(l, "fts", -1, "integrity-check: %s", sqlite3_errmsg(rw->db))) < 0)
+		if ((rc = fail_add_obj(l, "fts", "integrity-check: %s", sqlite3_errmsg(rw->db))) < 0)
 			goto rollback;
 	}
 	if (!r->fts_integrity)
@@ -930,15 +992,37 @@ static int chunk_id_range(ward_store *s, int64_t *lo, int64_t *hi, int *any)
 	return rc;
 }
 
+/*
+ * Splits the chunk ids lo..hi into njobs consecutive ranges of nearly equal
+ * width (d = hi - lo = q * njobs + r: the first r + 1 ranges are one wider),
+ * then widens the first down to INT64_MIN and the last up to INT64_MAX. The
+ * ranges thus cover every int64 id, so an FTS row (or a chunk inserted after
+ * min/max were read) with an id outside lo..hi still lands in a range.
+ * Offsets never exceed d, so nothing overflows even for ids at the extremes.
+ */
+static void split_ranges(chunk_job *jobs, size_t njobs, int64_t lo, int64_t hi)
+{
+	uint64_t d = (uint64_t)hi - (uint64_t)lo, q = d / njobs, r = d % njobs;
+
+	for (size_t i = 0; i < njobs; i++) {
+		uint64_t first = i * q + (i < r + 1 ? i : r + 1);
+		uint64_t next = (i + 1) * q + (i + 1 < r + 1 ? i + 1 : r + 1);
+
+		/* lo + first <= hi fits an int64; the sum is taken in uint64 (no
+		 * signed overflow) and converted back, two's complement. */
+		jobs[i].lo = i == 0 ? INT64_MIN : (int64_t)((uint64_t)lo + first);
+		jobs[i].hi = i + 1 == njobs ? INT64_MAX : (int64_t)((uint64_t)lo + next - 1);
+	}
+}
+
 /* The checks of the calling thread, in one read snapshot. */
-static int check_main(ward_store *s, const ward_verify_opts *o, fail_list *fts, fail_list *rest,
-		      ward_verify_report *r)
+static int check_main(ward_store *s, const ward_verify_opts *o, fail_list *rest, ward_verify_report *r)
 {
 	int rc;
 
 	if ((rc = ward_db_exec(s, "BEGIN")) < 0)
 		return rc;
-	if ((rc = check_fts_orphans(s, fts, r)) < 0 || (rc = check_documents(s, rest, r)) < 0 ||
+	if ((rc = check_documents(s, rest, r)) < 0 ||
 	    (rc = check_sources(s, rest, r)) < 0 || (rc = check_keys(s, rest, r)) < 0 ||
 	    (rc = check_audit(s, o->checkpoint_path, rest, r)) < 0 || (rc = check_sqlite(s, rest, r)) < 0)
 		goto done;
@@ -957,15 +1041,14 @@ int ward_store_verify(ward_store *s, const ward_verify_opts *opts, ward_verify_r
 	ward_verify_opts defaults;
 	chunk_job *jobs = NULL;
 	pthread_t *threads = NULL;
-	fail_list all, fts, rest;
-	size_t started = 0, njobs = 0;
+	fail_list all, rest;
+	size_t started = 0, njobs = 1;
 	int64_t lo = 0, hi = 0;
 	double t0 = now_seconds(), last = t0;
 	int rc, any = 0;
 
 	memset(r, 0, sizeof(*r));
 	memset(&all, 0, sizeof(all));
-	memset(&fts, 0, sizeof(fts));
 	memset(&rest, 0, sizeof(rest));
 	if (!opts) {
 		ward_verify_opts_init(&defaults);
@@ -976,39 +1059,37 @@ int ward_store_verify(ward_store *s, const ward_verify_opts *opts, ward_verify_r
 		r->jobs = WARD_VERIFY_MAX_JOBS;
 	if ((rc = chunk_id_range(s, &lo, &hi, &any)) < 0)
 		goto done;
-	if (any) {
-		uint64_t span = (uint64_t)(hi - lo) + 1, per;
-
-		njobs = span < r->jobs ? (size_t)span : r->jobs;
-		per = (span + njobs - 1) / njobs;
-		if (!(jobs = ward_calloc(njobs, sizeof(*jobs))) || !(threads = ward_calloc(njobs, sizeof(*threads)))) {
-			rc = ward_error_set(WARD_ENOMEM, "verify: out of memory");
-			goto done;
-		}
-		for (size_t i = 0; i < njobs; i++) {
-			jobs[i].home = s->home;
-			jobs[i].lo = lo + (int64_t)(i * per);
-			jobs[i].hi = i + 1 == njobs ? hi : lo + (int64_t)((i + 1) * per) - 1;
-		}
-		for (; started < njobs; started++) {
-			int e = pthread_create(&threads[started], NULL, chunk_worker, &jobs[started]);
-			if (e != 0) {
-				rc = ward_error_set(WARD_EIO, "verify: cannot start a thread: %s", strerror(e));
-				goto join;
-			}
+	/* Without chunks one job still scans the FTS table for rows without a
+	 * chunk. */
+	if (any && (uint64_t)hi - (uint64_t)lo >= r->jobs - 1)
+		njobs = r->jobs;
+	else if (any)
+		njobs = (size_t)((uint64_t)hi - (uint64_t)lo) + 1;
+	if (!(jobs = ward_calloc(njobs, sizeof(*jobs))) || !(threads = ward_calloc(njobs, sizeof(*threads)))) {
+		rc = ward_error_set(WARD_ENOMEM, "verify: out of memory");
+		goto done;
+	}
+	split_ranges(jobs, njobs, lo, hi);
+	for (size_t i = 0; i < njobs; i++)
+		jobs[i].home = s->home;
+	for (; started < njobs; started++) {
+		int e = pthread_create(&threads[started], NULL, chunk_worker, &jobs[started]);
+		if (e != 0) {
+			rc = ward_error_set(WARD_EIO, "verify: cannot start a thread: %s", strerror(e));
+			goto join;
 		}
 	}
-	rc = check_main(s, opts, &fts, &rest, r);
+	rc = check_main(s, opts, &rest, r);
 join:
 	for (size_t i = 0; i < started; i++) {
 		pthread_join(threads[i], NULL);
 		if (jobs[i].finished > last)
 			last = jobs[i].finished;
 	}
-	r->chunk_seconds = any ? last - t0 : 0;
+	r->chunk_seconds = last - t0;
 	if (rc < 0)
 		goto done;
-	for (size_t i = 0; i < started; i++) {
+	for (size_t i = 0; i < njobs; i++) {
 		if (jobs[i].rc < 0) {
 			rc = ward_error_set(jobs[i].err.code, "verifying chunks %" PRId64 "..%" PRId64 ": %s", jobs[i].lo,
 					    jobs[i].hi, jobs[i].err.message);
@@ -1016,21 +1097,29 @@ join:
 		}
 		r->chunks.checked += jobs[i].checked;
 		r->chunks.failed += jobs[i].failed;
+		r->fts.checked += jobs[i].fts_rows;
 		r->fts.failed += jobs[i].fts_failed;
+	}
+	/* Failure lines in the documented order: chunks with their FTS rows
+	 * (jobs are in id order), then FTS rows without a chunk, then the rest. */
+	for (size_t i = 0; i < njobs; i++)
 		if ((rc = fail_move_all(&all, &jobs[i].fails)) < 0)
 			goto done;
-	}
-	if ((rc = fail_move_all(&all, &fts)) < 0 || (rc = fail_move_all(&all, &rest)) < 0)
+	for (size_t i = 0; i < njobs; i++)
+		if ((rc = fail_move_all(&all, &jobs[i].orphans)) < 0)
+			goto done;
+	if ((rc = fail_move_all(&all, &rest)) < 0)
 		goto done;
 	r->failures = all.v;
 	r->nfailures = all.n;
 	r->failures_omitted = all.omitted;
 	memset(&all, 0, sizeof(all));
 done:
-	for (size_t i = 0; jobs && i < njobs; i++)
+	for (size_t i = 0; jobs && i < njobs; i++) {
 		fail_list_dispose(&jobs[i].fails);
+		fail_list_dispose(&jobs[i].orphans);
+	}
 	fail_list_dispose(&all);
-	fail_list_dispose(&fts);
 	fail_list_dispose(&rest);
 	ward_free(jobs);
 	ward_free(threads);

@@ -482,6 +482,123 @@ static void test_store_verify__fts_shadow_table(void **state)
 	tamper_expect(f->home, "DELETE FROM chunks_fts_content WHERE id = 3", "fts", "integrity-check");
 }
 
+/*
+ * Chunks and FTS rows are matched by a merge of two id-ordered scans, one per
+ * job over a range of ids (the first and last ranges open-ended). Whatever
+ * the number of jobs, a missing, extra or changed FTS row anywhere (before
+ * the first chunk, between chunks, at a range boundary, at the extreme ids)
+ * is reported, and the counts hold.
+ */
+static void expect_all_jobs(const char *home, const char *const *lines, size_t nlines, uint64_t chunks,
+			    uint64_t fts_rows, uint64_t fts_failed)
+{
+	static const unsigned jobs[] = {1, 2, 3, 4, 5, 9, 12};
+
+	for (size_t i = 0; i < sizeof(jobs) / sizeof(jobs[0]); i++) {
+		ward_verify_report r;
+
+		verify_home(home, jobs[i], &r);
+		for (size_t k = 0; k + 1 < nlines; k += 2)
+			if (!has(&r, lines[k], lines[k + 1])) {
+				print_report(&r);
+				ward_verify_report_dispose(&r);
+				fail_msg("jobs %u: expected \"%s: %s\"", jobs[i], lines[k], lines[k + 1]);
+			}
+		if (r.chunks.checked != chunks || r.fts.checked != fts_rows || r.fts.failed != fts_failed) {
+			print_report(&r);
+			ward_verify_report_dispose(&r);
+			fail_msg("jobs %u: chunks %llu, fts checked %llu failed %llu; expected %llu, %llu, %llu", jobs[i],
+				 (unsigned long long)r.chunks.checked, (unsigned long long)r.fts.checked,
+				 (unsigned long long)r.fts.failed, (unsigned long long)chunks, (unsigned long long)fts_rows,
+				 (unsigned long long)fts_failed);
+		}
+		ward_verify_report_dispose(&r);
+	}
+}
+
+static void test_store_verify__fts_rows_missing_everywhere(void **state)
+{
+	static const char *const lines[] = {"chunk 1", "no FTS row", "chunk 4", "no FTS row", "chunk 5", "no FTS row",
+					    "chunk 9", "no FTS row"};
+	fixture *f = *state;
+
+	tu_raw_exec_ok(f->home, "DELETE FROM chunks_fts WHERE rowid IN (1, 4, 5, 9)");
+	expect_all_jobs(f->home, lines, sizeof(lines) / sizeof(lines[0]), 9, 5, 4);
+}
+
+static void test_store_verify__fts_rows_extra_everywhere(void **state)
+{
+	static const char *const lines[] = {"fts row -9223372036854775808", "no chunk", "fts row -5", "no chunk",
+					    "fts row 0", "no chunk", "fts row 10", "no chunk",
+					    "fts row 9223372036854775807", "no chunk"};
+	fixture *f = *state;
+
+	tu_raw_exec_ok(f->home, "INSERT INTO chunks_fts(rowid, title, heading_path, text) VALUES"
+				" (-9223372036854775808, 'Doc A', '', 'x'), (-5, 'Doc A', '', 'x'), (0, 'Doc A', '', 'x'),"
+				" (10, 'Doc A', '', 'x'), (9223372036854775807, 'Doc A', '', 'x')");
+	expect_all_jobs(f->home, lines, sizeof(lines) / sizeof(lines[0]), 9, 14, 5);
+}
+
+/* A chunk row without its FTS row in the middle: its FTS row is an orphan. */
+static void test_store_verify__fts_row_of_deleted_chunk(void **state)
+{
+	static const char *const lines[] = {"fts row 5", "no chunk", "document 2", "1 chunks stored"};
+	fixture *f = *state;
+
+	tu_raw_exec_ok(f->home, "DELETE FROM chunks WHERE id = 5");
+	expect_all_jobs(f->home, lines, sizeof(lines) / sizeof(lines[0]), 8, 9, 1);
+}
+
+static void test_store_verify__fts_rows_changed_everywhere(void **state)
+{
+	static const char *const lines[] = {"fts row 1", "text differs", "fts row 5", "heading_path differs",
+					    "fts row 9", "title differs"};
+	fixture *f = *state;
+
+	tu_raw_exec_ok(f->home, "UPDATE chunks_fts SET text = 'poisoned' WHERE rowid = 1;"
+				" UPDATE chunks_fts SET heading_path = 'Other' WHERE rowid = 5;"
+				" UPDATE chunks_fts SET title = 'Other' WHERE rowid = 9");
+	expect_all_jobs(f->home, lines, sizeof(lines) / sizeof(lines[0]), 9, 9, 3);
+}
+
+/* A chunk moved to the largest id (the range split must not overflow): it is
+ * checked, its signature no longer holds, and both FTS rows mismatch. */
+static void test_store_verify__chunk_at_extreme_id(void **state)
+{
+	static const char *const lines[] = {"chunk 9223372036854775807", "signature invalid",
+					    "chunk 9223372036854775807", "no FTS row", "fts row 9", "no chunk"};
+	fixture *f = *state;
+
+	tu_raw_exec_ok(f->home, "UPDATE chunks SET id = 9223372036854775807 WHERE id = 9");
+	expect_all_jobs(f->home, lines, sizeof(lines) / sizeof(lines[0]), 9, 9, 2);
+	tu_raw_exec_ok(f->home, "UPDATE chunks SET id = -9223372036854775808 WHERE id = 1");
+	{
+		static const char *const more[] = {"chunk -9223372036854775808", "signature invalid",
+						   "chunk -9223372036854775808", "no FTS row", "fts row 1", "no chunk"};
+		expect_all_jobs(f->home, more, sizeof(more) / sizeof(more[0]), 9, 9, 4);
+	}
+}
+
+/* Failure lines come in the documented order: chunks (by id, with their FTS
+ * rows), then FTS rows without a chunk, then documents. */
+static void test_store_verify__failure_order(void **state)
+{
+	fixture *f = *state;
+	ward_verify_report r;
+
+	tu_raw_exec_ok(f->home, "INSERT INTO chunks_fts(rowid, title, heading_path, text) VALUES (0, 'Doc A', '', 'x');"
+				" DELETE FROM chunks_fts WHERE rowid = 8; UPDATE chunks SET char_end = char_end + 1 WHERE id = 2;"
+				" UPDATE documents SET state = 'active' WHERE id = 4");
+	verify_home(f->home, 3, &r);
+	print_report(&r);
+	assert_int_equal(r.nfailures, 4);
+	assert_string_equal(r.failures[0].object, "chunk 2");
+	assert_string_equal(r.failures[1].object, "chunk 8");
+	assert_string_equal(r.failures[2].object, "fts row 0");
+	assert_string_equal(r.failures[3].object, "document 4");
+	ward_verify_report_dispose(&r);
+}
+
 /* ---- rotation ---------------------------------------------------------------------------- */
 
 static void test_store_verify__retired_key_still_verifies(void **state)
@@ -549,6 +666,12 @@ int main(void)
 		T(fts_row_text),
 		T(fts_title),
 		T(fts_shadow_table),
+		T(fts_rows_missing_everywhere),
+		T(fts_rows_extra_everywhere),
+		T(fts_row_of_deleted_chunk),
+		T(fts_rows_changed_everywhere),
+		T(chunk_at_extreme_id),
+		T(failure_order),
 		T(retired_key_still_verifies),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
