@@ -82,6 +82,24 @@ static double now(void)
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
+/* This thread's CPU time: on a machine shared with builds the wall time of a
+ * call grows with the load, its CPU time much less. */
+static double cpu_now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void print_load(const char *when)
+{
+	double la[3];
+
+	if (getloadavg(la, 3) == 3)
+		printf("load average %s: %.2f %.2f %.2f\n", when, la[0], la[1], la[2]);
+}
+
 static void die(const char *what)
 {
 	fprintf(stderr, "query_bench: %s: %s\n", what, ward_error_last()->message);
@@ -491,12 +509,13 @@ static void run_baseline(const char *home, size_t n)
 /* ---- the library call ------------------------------------------------------ */
 
 static int64_t (*lib_ids)[TOPK];
+static double *lib_cpu; /* CPU ms of the single-thread passes */
 
 static double retrieve_one(ward_store *s, size_t q, int record)
 {
 	ward_retrieve_opts o;
 	json_t *res = NULL;
-	double t;
+	double t, c = cpu_now();
 
 	ward_retrieve_opts_init(&o);
 	o.k = TOPK;
@@ -506,6 +525,8 @@ static double retrieve_one(ward_store *s, size_t q, int record)
 	if (ward_retrieve(s, queries[q], strlen(queries[q]), &o, &res) < 0)
 		die(queries[q]);
 	t = (now() - t) * 1000;
+	if (lib_cpu)
+		lib_cpu[q] = (cpu_now() - c) * 1000;
 	if (record) {
 		json_t *arr = json_object_get(res, "results");
 		for (size_t i = 0; i < TOPK; i++)
@@ -748,11 +769,13 @@ int main(int argc, char **argv)
 	if (nbl > nq)
 		nbl = nq;
 	printf("store %s: %ld chunks; %zu queries (3-8 words), k=%d\n", home, nchunks, nq, TOPK);
+	print_load("at start");
 
 	if (nbl)
 		run_baseline(home, nbl);
 
 	lib_ids = calloc(nq, sizeof(*lib_ids));
+	lib_cpu = calloc(nq, sizeof(double));
 	ms = calloc(nq, sizeof(double));
 	if (ward_store_open(&s, home, 0) < 0)
 		die("opening the store");
@@ -762,7 +785,10 @@ int main(int argc, char **argv)
 			ms[q] = retrieve_one(s, q, pass == 1);
 		report(pass == 1 ? "ward_retrieve (pass 1, cold caches)" : "ward_retrieve (pass 2, warm)", ms, nq,
 		       now() - t0);
+		report("  the same, thread CPU time", lib_cpu, nq, 0);
 	}
+	free(lib_cpu); /* threads below: wall time only */
+	lib_cpu = NULL;
 	ward_store_close(s);
 	if (nbl)
 		overlap();
@@ -782,5 +808,6 @@ int main(int argc, char **argv)
 			pthread_join(th[i], NULL);
 		report("ward_retrieve, 2 threads", ms, nq, now() - t0);
 	}
+	print_load("at end");
 	return 0;
 }

@@ -20,9 +20,11 @@
 #include "ragward/retrieve.h"
 #include "core/banned.h"
 
-/* Candidates fetched per round beyond k, so that withheld chunks can be
- * replaced, and the rounds tried before giving up with fewer than k. */
-#define OVERFETCH(k)   ((k)*2 + 8)
+/* Candidates fetched in the first round, a few beyond k so that a withheld
+ * chunk is replaced without another search; each later round (after
+ * withheld chunks) fetches twice as many, and the rounds tried before giving
+ * up with fewer than k. Every candidate fetched costs a join and a copy. */
+#define OVERFETCH(k)   ((k) + 4)
 #define MAX_ROUNDS     3
 #define CONTEXT_MAX    (8 * 1024 * 1024)
 #define BOUNDARY_BYTES 16
@@ -523,6 +525,7 @@ int ward_retrieve(ward_store *s, const char *query, size_t len, const ward_retri
 		if (nbatch < fetch)
 			break;
 		nbatch = 0;
+		fetch *= 2;
 	}
 
 	if ((rc = random_hex(trace_id)) < 0)

@@ -8,11 +8,14 @@
  * rows for its IDF, which at 1M chunks costs hundreds of milliseconds for a
  * question with a few common words. Here the terms' document frequencies come
  * from a process-wide cache, a bounded candidate expression (every row with a
- * rare term, rows with all or all-but-one of the common terms) is scored by
- * ward_bm25 -- the same formula as bm25(chunks_fts, 3, 2, 1) with the cached
- * IDFs -- and only the best candidates are joined and filtered.
+ * rare term, or the rows with all the common terms) is read with its term
+ * frequencies by ward_bm25, rows are scored -- the formula of
+ * bm25(chunks_fts, 3, 2, 1) with the cached IDFs -- in upper-bound order, a
+ * row's length looked up only while its bound can still reach the results,
+ * and only the best candidates are joined and filtered.
  */
 #include <inttypes.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -257,6 +260,7 @@ done:
 #define SCAN_CAP           5000  /* candidate rows scored for the tight expression, or the full OR */
 #define DF_SLOTS           8192
 #define DF_PROBE           8
+#define SEARCH_MMAP_BYTES  (1LL << 34) /* read-only connections; SQLite caps it (2 GiB in Debian's build) */
 
 /* Natural logarithm without libm (the library does not link it): x = m 2^e
  * with m in [0.707, 1.414), ln m = 2 atanh((m - 1) / (m + 1)) by its series
@@ -299,140 +303,84 @@ void ward_search_stats_get(ward_search_stats *out)
 	out->df_lookups = atomic_load(&st_df_misses);
 }
 
-/* Score of the current row: bm25 as FTS5 computes it (k1 1.2, b 0.75, column
- * weights 3, 2, 1, IDF floored at 1e-6), over terms rather than phrases: the
- * argument maps each phrase of the expression to a term and gives each term's
- * IDF; a term's frequency is the largest over its phrases (the expression
- * repeats a term in several groups). Argument layout: uint32 nterms, uint32
- * nphrases, double idf[nterms], int32 term_of[nphrases]. */
-/* Best exact scores so far (a min-heap of positive scores), kept across the
- * rows of one scan as the function's auxiliary data. */
-typedef struct {
-	int m, n;
-	double v[];
-} score_heap;
-
-static void heap_push(score_heap *h, double x)
-{
-	int i;
-
-	if (h->n < h->m) {
-		i = h->n++;
-		while (i > 0 && h->v[(i - 1) / 2] > x) {
-			h->v[i] = h->v[(i - 1) / 2];
-			i = (i - 1) / 2;
-		}
-		h->v[i] = x;
-		return;
-	}
-	if (x <= h->v[0])
-		return;
-	i = 0;
-	for (;;) {
-		int c = 2 * i + 1;
-		if (c >= h->n)
-			break;
-		if (c + 1 < h->n && h->v[c + 1] < h->v[c])
-			c++;
-		if (h->v[c] >= x)
-			break;
-		h->v[i] = h->v[c];
-		i = c;
-	}
-	h->v[i] = x;
-}
-
+/*
+ * The scan's per-row function. It does not score: it returns what the score
+ * needs except the row's length, whose lookup (the %_docsize table behind
+ * xColumnSize, a b-tree probe per row) was most of the cost of scoring every
+ * candidate. The caller computes an upper bound from the returned values (a
+ * row has at least as many tokens as hits) and looks the length up only for
+ * rows whose bound can still reach the results (select_next).
+ *
+ * A term's frequency is bm25()'s: hits weighted by column (3, 2, 1); the
+ * expression may repeat a term in several groups, and a term's frequency is
+ * the largest over its phrases. Argument: uint32 nterms, uint32 nphrases,
+ * int32 term_of[nphrases]. Result: double avgdl, double hits, double
+ * tf[nterms].
+ */
 static void ward_bm25_fn(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_context *ctx, int nval,
                          sqlite3_value **val)
 {
 	static const double weight[3] = {3.0, 2.0, 1.0};
-	const double k1 = 1.2, b = 0.75;
-	double pf[SEARCH_MAX_PHRASES], tf[SEARCH_MAX_TERMS], score = 0, ub = 0, avgdl, D;
-	int pc[SEARCH_MAX_PHRASES], tc[SEARCH_MAX_TERMS];
+	double out[2 + SEARCH_MAX_TERMS], pf;
+	int tc[SEARCH_MAX_TERMS], pc;
 	const unsigned char *blob;
-	score_heap *heap = NULL;
 	uint32_t nt, np;
 	int32_t term_of;
-	sqlite3_int64 nrow = 0, ntok = 0, keep;
-	int dtok = 0, bn, dmin = 0;
+	sqlite3_int64 nrow = 0, ntok = 0;
+	int bn;
 
-	if (nval != 2 || !(blob = sqlite3_value_blob(val[0])) || (bn = sqlite3_value_bytes(val[0])) < 8)
+	if (nval != 1 || !(blob = sqlite3_value_blob(val[0])) || (bn = sqlite3_value_bytes(val[0])) < 8)
 		goto bad;
 	memcpy(&nt, blob, 4);
 	memcpy(&np, blob + 4, 4);
 	if (nt == 0 || nt > SEARCH_MAX_TERMS || np > SEARCH_MAX_PHRASES || (int)np != api->xPhraseCount(fts) ||
-	    (size_t)bn != 8 + nt * sizeof(double) + np * 4)
+	    (size_t)bn != 8 + (size_t)np * 4)
 		goto bad;
-	keep = sqlite3_value_int64(val[1]);
-	if (keep > 0 && keep <= 100000 && !(heap = api->xGetAuxdata(fts, 0))) {
-		if (!(heap = sqlite3_malloc64(sizeof(*heap) + (size_t)keep * sizeof(double)))) {
-			sqlite3_result_error_nomem(ctx);
-			return;
-		}
-		heap->m = (int)keep;
-		heap->n = 0;
-		if (api->xSetAuxdata(fts, heap, sqlite3_free) != SQLITE_OK) {
-			sqlite3_result_error_nomem(ctx);
-			return;
-		}
-	}
-	memset(pf, 0, np * sizeof(double));
-	memset(pc, 0, np * sizeof(int));
-	memset(tf, 0, nt * sizeof(double));
+	memset(out, 0, (2 + nt) * sizeof(double));
 	memset(tc, 0, nt * sizeof(int));
 	/* the phrase iterators read the position lists in place (xInst would
 	 * build and merge an array of every hit first) */
 	for (uint32_t p = 0; p < np; p++) {
 		Fts5PhraseIter it;
 		int ic = -1, io = 0;
-		if (api->xPhraseFirst(fts, (int)p, &it, &ic, &io) != SQLITE_OK)
-			goto bad;
-		for (; ic >= 0; api->xPhraseNext(fts, &it, &ic, &io)) {
-			pf[p] += ic < 3 ? weight[ic] : 1.0;
-			pc[p]++;
-		}
-	}
-	for (uint32_t p = 0; p < np; p++) {
-		memcpy(&term_of, blob + 8 + nt * sizeof(double) + p * 4, 4);
+
+		memcpy(&term_of, blob + 8 + p * 4, 4);
 		if (term_of < 0 || (uint32_t)term_of >= nt)
 			goto bad;
-		if (pf[p] > tf[term_of])
-			tf[term_of] = pf[p];
-		if (pc[p] > tc[term_of])
-			tc[term_of] = pc[p];
+		if (api->xPhraseFirst(fts, (int)p, &it, &ic, &io) != SQLITE_OK)
+			goto bad;
+		for (pf = 0, pc = 0; ic >= 0; api->xPhraseNext(fts, &it, &ic, &io)) {
+			pf += ic < 3 ? weight[ic] : 1.0;
+			pc++;
+		}
+		if (pf > out[2 + term_of])
+			out[2 + term_of] = pf;
+		if (pc > tc[term_of])
+			tc[term_of] = pc;
 	}
+	/* both are read once per statement by FTS5 and kept */
 	if (api->xRowCount(fts, &nrow) != SQLITE_OK || api->xColumnTotalSize(fts, -1, &ntok) != SQLITE_OK)
 		goto bad;
-	avgdl = nrow > 0 ? (double)ntok / (double)nrow : 1.0;
-	if (heap && heap->n == heap->m) {
-		/* Upper bound without the row's length (a lookup per row, the
-		 * expensive part): the row has at least as many tokens as hits. */
-		for (uint32_t t = 0; t < nt; t++)
-			dmin += tc[t];
-		for (uint32_t t = 0; t < nt; t++) {
-			double idf;
-			memcpy(&idf, blob + 8 + t * sizeof(double), sizeof(double));
-			ub += idf * ((tf[t] * (k1 + 1.0)) / (tf[t] + k1 * (1 - b + b * (double)dmin / avgdl)));
-		}
-		if (ub < heap->v[0]) {
-			sqlite3_result_null(ctx); /* cannot reach the best `keep` */
-			return;
-		}
-	}
-	if (api->xColumnSize(fts, -1, &dtok) != SQLITE_OK)
-		goto bad;
-	D = (double)dtok;
-	for (uint32_t t = 0; t < nt; t++) {
-		double idf;
-		memcpy(&idf, blob + 8 + t * sizeof(double), sizeof(double));
-		score += idf * ((tf[t] * (k1 + 1.0)) / (tf[t] + k1 * (1 - b + b * D / avgdl)));
-	}
-	if (heap)
-		heap_push(heap, score);
-	sqlite3_result_double(ctx, -1.0 * score);
+	out[0] = nrow > 0 ? (double)ntok / (double)nrow : 1.0;
+	for (uint32_t t = 0; t < nt; t++)
+		out[1] += tc[t];
+	sqlite3_result_blob(ctx, out, (int)((2 + nt) * sizeof(double)), SQLITE_TRANSIENT);
 	return;
 bad:
 	sqlite3_result_error(ctx, "ward_bm25: bad arguments", -1);
+}
+
+/* bm25(chunks_fts, 3, 2, 1) of a row of `dl` tokens (k1 1.2, b 0.75), as
+ * FTS5 computes it (positive here: FTS5 returns its negation). */
+static double bm25_score(const double *idf, const double *tf, size_t nt, double dl, double avgdl)
+{
+	const double k1 = 1.2, b = 0.75;
+	double score = 0;
+
+	for (size_t t = 0; t < nt; t++)
+		if (tf[t] > 0)
+			score += idf[t] * ((tf[t] * (k1 + 1.0)) / (tf[t] + k1 * (1 - b + b * dl / avgdl)));
+	return score;
 }
 
 static int register_scorer(sqlite3 *db)
@@ -450,15 +398,27 @@ static int register_scorer(sqlite3 *db)
 	return api->xCreateFunction(api, "ward_bm25", NULL, ward_bm25_fn, NULL) == SQLITE_OK ? 0 : -1;
 }
 
-/* Prepares SQL that names ward_bm25, registering it on this connection the
- * first time (an FTS5 auxiliary function is per connection). */
+/*
+ * Prepares SQL that names ward_bm25. The first time on a connection (an FTS5
+ * auxiliary function is per connection) it registers the function and, on a
+ * read-only connection (the server's, the CLI's query), maps the file: page
+ * reads through mmap instead of a pread() and a copy per page took a third of
+ * a search's time at 1M chunks. Writers keep plain I/O.
+ */
 static int prepare_scored(ward_store *s, sqlite3_stmt **st, const char *sql)
 {
+	char pragma[64];
+
 	if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) == SQLITE_OK)
 		return 0;
 	*st = NULL;
 	if (register_scorer(s->db) < 0)
 		return ward_db_fail(s, "registering the ranking function");
+	if (sizeof(void *) >= 8 && sqlite3_db_readonly(s->db, "main") == 1) {
+		/* best effort: a build without mmap keeps reading */
+		snprintf(pragma, sizeof(pragma), "PRAGMA mmap_size = %lld", (long long)SEARCH_MMAP_BYTES);
+		(void)sqlite3_exec(s->db, pragma, NULL, NULL, NULL);
+	}
 	return ward_db_prepare(s, st, sql);
 }
 
@@ -711,15 +671,17 @@ static void eb_and_common(expr_builder *e, const sterm *t, size_t nt)
 }
 
 /*
- * level 1 (tight): R OR (R AND c) for each common c, plus the AND of all
- *   common terms when there is no rare term;
+ * level 1 (tight): R OR (R AND (c1 OR c2 ...)) over the common terms c, or
+ *   the AND of all common terms when there is no rare term;
  * level 2 (full): every term that occurs, OR-ed: the plain query.
  * (A looser level adding "all common but one" groups was measured and
  * dropped: it reads whole posting lists of common terms, 25-300 ms at 1M
  * rows.)
- * R is the OR of the rare terms. "(R AND c)" is there so that a common term
- * in a row found through a rare one is counted (FTS5 reports a phrase's hits
- * only where its own node stands on the row).
+ * R is the OR of the rare terms. "(R AND (c1 OR ...))" is there so that a
+ * common term in a row found through a rare one is counted (FTS5 reports a
+ * phrase's hits only where its own node stands on the row); one group for
+ * all common terms reads R's lists twice, where a group per common term read
+ * them once per common term.
  */
 static void build_expr(expr_builder *e, const sterm *t, size_t nt, size_t nrare, size_t ncommon, int level)
 {
@@ -739,100 +701,227 @@ static void build_expr(expr_builder *e, const sterm *t, size_t nt, size_t nrare,
 	}
 	if (nrare) {
 		eb_or_class(e, t, nt, 0);
-		for (size_t i = 0; i < nt; i++)
-			if (t[i].cls == 1) {
-				eb_puts(e, " OR (");
-				eb_or_class(e, t, nt, 0);
-				eb_puts(e, " AND ");
-				eb_term(e, &t[i], (int32_t)i);
-				eb_puts(e, ")");
-			}
-		any = 1;
-	}
-	if (ncommon == 1 && !nrare) {
-		eb_and_common(e, t, nt);
-	} else if (ncommon >= 2 && !nrare) {
+		if (ncommon) {
+			eb_puts(e, " OR (");
+			eb_or_class(e, t, nt, 0);
+			eb_puts(e, " AND ");
+			eb_or_class(e, t, nt, 1);
+			eb_puts(e, ")");
+		}
+	} else {
 		eb_and_common(e, t, nt);
 	}
 }
 
 typedef struct {
-	double score;
+	double ub, score;
 	int64_t id;
+	const double *tf;
 } cand;
 
-static int cmp_cand(const void *a, const void *b)
+/* Bound order: highest first, then lowest id. */
+static int cmp_ub(const void *a, const void *b)
 {
 	const cand *x = a, *y = b;
-	if (x->score != y->score)
-		return x->score < y->score ? -1 : 1;
+	if (x->ub != y->ub)
+		return x->ub > y->ub ? -1 : 1;
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
-/* Phase 1: scores at most `cap` rows of the expression (in rowid order). */
-static int scan_candidates(ward_store *s, const expr_builder *e, const double *idf, size_t nt, size_t cap, size_t keep,
-                           cand **out, size_t *n, int *capped, size_t *pruned)
+/* Result order (bm25() ascending, i.e. score descending, then id): 1 when
+ * a goes first. */
+static int before(const cand *a, const cand *b)
+{
+	return a->score > b->score || (a->score == b->score && a->id < b->id);
+}
+
+typedef struct {
+	cand *v;       /* the scanned rows, in bound order */
+	double *pool;  /* their term frequencies, nt per row */
+	size_t n, next;/* next: the first row not scored exactly */
+	cand *heap;    /* scored rows not yet returned, best on top */
+	size_t nheap;
+	double avgdl;
+	const double *idf;
+	size_t nt;
+	sqlite3_stmt *size_st; /* a row's length */
+} scan;
+
+static void scan_dispose(scan *c)
+{
+	sqlite3_finalize(c->size_st);
+	ward_free(c->v);
+	ward_free(c->pool);
+	ward_free(c->heap);
+	memset(c, 0, sizeof(*c));
+}
+
+/* Phase 1: reads at most `cap` rows of the expression (in rowid order) with
+ * their term frequencies and bounds. */
+static int scan_candidates(ward_store *s, const expr_builder *e, const double *idf, size_t nt, size_t cap, scan *c,
+                           int *capped)
 {
 	sqlite3_stmt *st = NULL;
-	size_t blen = 8 + nt * sizeof(double) + e->np * 4, count = 0, cap_alloc = 0, scanned = 0;
+	size_t blen = 8 + e->np * 4, alloc = 0;
 	uint8_t *blob = NULL;
-	cand *v = NULL;
 	uint32_t nt32 = (uint32_t)nt, np32 = e->np;
 	int rc;
 
-	*out = NULL;
-	*n = 0;
 	*capped = 0;
-	*pruned = 0;
+	c->idf = idf;
+	c->nt = nt;
+	c->avgdl = 1.0;
 	if (!(blob = ward_malloc(blen)))
 		return ward_error_set(WARD_ENOMEM, "out of memory");
 	memcpy(blob, &nt32, 4);
 	memcpy(blob + 4, &np32, 4);
-	memcpy(blob + 8, idf, nt * sizeof(double));
-	memcpy(blob + 8 + nt * sizeof(double), e->term_of, e->np * 4);
+	memcpy(blob + 8, e->term_of, e->np * 4);
 	if ((rc = prepare_scored(s, &st,
-	                         "SELECT rowid, ward_bm25(chunks_fts, ?2, ?4) FROM chunks_fts"
+	                         "SELECT rowid, ward_bm25(chunks_fts, ?2) FROM chunks_fts"
 	                         " WHERE chunks_fts MATCH ?1 LIMIT ?3")) < 0)
 		goto done;
 	sqlite3_bind_text(st, 1, e->expr.ptr ? e->expr.ptr : "", (int)e->expr.len, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 2, blob, (int)blen, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)cap);
-	sqlite3_bind_int64(st, 4, (sqlite3_int64)keep);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (sqlite3_column_type(st, 1) == SQLITE_NULL) {
-			(*pruned)++;
-			scanned++;
-			continue;
+		const double *r = sqlite3_column_blob(st, 1);
+		double *tf;
+
+		if (!r || (size_t)sqlite3_column_bytes(st, 1) != (2 + nt) * sizeof(double)) {
+			rc = ward_error_set(WARD_EDB, "scoring candidates: bad row statistics");
+			goto done;
 		}
-		if (count == cap_alloc) {
-			size_t nc = cap_alloc ? cap_alloc * 2 : 256;
-			cand *nv = ward_realloc(v, nc * sizeof(*v));
-			if (!nv) {
+		if (c->n == alloc) {
+			size_t na = alloc ? alloc * 2 : 256;
+			cand *nv = ward_realloc(c->v, na * sizeof(*nv));
+			double *np = nv ? ward_realloc(c->pool, na * nt * sizeof(double)) : NULL;
+			if (nv)
+				c->v = nv;
+			if (!np) {
 				rc = ward_error_set(WARD_ENOMEM, "out of memory");
 				goto done;
 			}
-			v = nv;
-			cap_alloc = nc;
+			c->pool = np;
+			alloc = na;
 		}
-		v[count].id = sqlite3_column_int64(st, 0);
-		v[count].score = sqlite3_column_double(st, 1);
-		count++;
+		tf = c->pool + c->n * nt;
+		memcpy(&c->avgdl, r, sizeof(double));
+		memcpy(tf, r + 2, nt * sizeof(double));
+		c->v[c->n].id = sqlite3_column_int64(st, 0);
+		c->v[c->n].score = 0;
+		/* the row has at least as many tokens as hits: an upper bound */
+		memcpy(&c->v[c->n].ub, r + 1, sizeof(double));
+		c->v[c->n].ub = bm25_score(idf, tf, nt, c->v[c->n].ub, c->avgdl) * (1 + 1e-12);
+		c->n++;
 	}
 	if (rc != SQLITE_DONE) {
 		rc = ward_db_fail(s, "scoring candidates");
 		goto done;
 	}
 	rc = 0;
-	*capped = count + scanned >= cap;
-	qsort(v, count, sizeof(*v), cmp_cand);
-	*out = v;
-	*n = count;
-	v = NULL;
+	*capped = c->n >= cap;
+	for (size_t i = 0; i < c->n; i++) /* the pool moved while it grew */
+		c->v[i].tf = c->pool + i * nt;
+	qsort(c->v, c->n, sizeof(*c->v), cmp_ub);
+	if (c->n && !(c->heap = ward_malloc(c->n * sizeof(*c->heap))))
+		rc = ward_error_set(WARD_ENOMEM, "out of memory");
 done:
 	sqlite3_finalize(st);
 	ward_free(blob);
-	ward_free(v);
 	return rc;
+}
+/* A row's length in tokens, all columns (what xColumnSize(-1) reads): the
+ * %_docsize record, one varint per column. */
+static int row_length(ward_store *s, scan *c, int64_t id, double *dl)
+{
+	const uint8_t *p;
+	int n, rc;
+	uint64_t sum = 0;
+
+	if (!c->size_st && (rc = ward_db_prepare(s, &c->size_st, "SELECT sz FROM chunks_fts_docsize WHERE id = ?1")) < 0)
+		return rc;
+	sqlite3_reset(c->size_st);
+	sqlite3_bind_int64(c->size_st, 1, id);
+	if ((rc = sqlite3_step(c->size_st)) != SQLITE_ROW)
+		return rc == SQLITE_DONE ? ward_error_set(WARD_EDB, "reading a row's length: no entry")
+		                         : ward_db_fail(s, "reading a row's length");
+	p = sqlite3_column_blob(c->size_st, 0);
+	n = sqlite3_column_bytes(c->size_st, 0);
+	for (int i = 0; p && i < n;) {
+		uint64_t v = 0;
+		for (int k = 0; i < n; k++) {
+			uint8_t byte = p[i++];
+			if (k == 8) {
+				v = (v << 8) | byte;
+				break;
+			}
+			v = (v << 7) | (byte & 0x7f);
+			if (!(byte & 0x80))
+				break;
+		}
+		sum += v;
+	}
+	*dl = (double)sum;
+	return 0;
+}
+
+static void heap_push(scan *c, cand x)
+{
+	size_t i = c->nheap++;
+
+	while (i > 0 && before(&x, &c->heap[(i - 1) / 2])) {
+		c->heap[i] = c->heap[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	c->heap[i] = x;
+}
+
+static cand heap_pop(scan *c)
+{
+	cand top = c->heap[0], x = c->heap[--c->nheap];
+	size_t i = 0;
+
+	for (;;) {
+		size_t k = 2 * i + 1;
+		if (k >= c->nheap)
+			break;
+		if (k + 1 < c->nheap && before(&c->heap[k + 1], &c->heap[k]))
+			k++;
+		if (!before(&c->heap[k], &x))
+			break;
+		c->heap[i] = c->heap[k];
+		i = k;
+	}
+	if (c->nheap)
+		c->heap[i] = x;
+	return top;
+}
+
+/*
+ * Phase 2: the next candidate in bm25() order, exactly. Rows are scored (their
+ * length looked up) in bound order until the best scored row beats every
+ * remaining bound; most rows are never looked up. *found is 0 when the
+ * candidates are exhausted.
+ */
+static int select_next(ward_store *s, scan *c, cand *out, int *found)
+{
+	int rc;
+
+	*found = 0;
+	while (c->next < c->n && (c->nheap == 0 || !(c->heap[0].score > c->v[c->next].ub))) {
+		cand x = c->v[c->next++];
+		double dl = 0;
+
+		if ((rc = row_length(s, c, x.id, &dl)) < 0)
+			return rc;
+		x.score = bm25_score(c->idf, x.tf, c->nt, dl, c->avgdl);
+		heap_push(c, x);
+	}
+	if (c->nheap == 0)
+		return 0;
+	*out = heap_pop(c);
+	*found = 1;
+	return 0;
 }
 
 /* Phase 2: the served chunk of a candidate, if it passes the filters. */
@@ -892,14 +981,14 @@ int ward_store_search(ward_store *s, const char *fts_query, const ward_search_fi
 	expr_builder e;
 	sqlite3_stmt *hs = NULL;
 	ward_search_hit *v = NULL;
-	cand *c = NULL;
-	size_t nt, nc = 0, count = 0, skipped = 0, nrare = 0, ncommon = 0, nuseful = 0;
+	scan c;
+	size_t nt, count = 0, skipped = 0, nrare = 0, ncommon = 0, nuseful = 0;
 	int64_t nrow = 0, budget, used = 0;
-	size_t pruned = 0, keep = 2 * (limit + offset) + 16;
 	int rc, level, capped = 0;
 
 	*out = NULL;
 	*n = 0;
+	memset(&c, 0, sizeof(c));
 	if (!fts_query || !f || limit == 0 || limit > 1000)
 		return ward_error_set(WARD_EINVAL, "search: bad arguments");
 	nt = split_terms(fts_query, t, SEARCH_MAX_TERMS);
@@ -965,9 +1054,8 @@ int ward_store_search(ward_store *s, const char *fts_query, const ward_search_fi
 			rc = ward_error_set(WARD_EINVAL, "query too long/complex");
 			goto done;
 		}
-		ward_free(c);
-		c = NULL;
-		if ((rc = scan_candidates(s, &e, idf, nt, SCAN_CAP, keep, &c, &nc, &capped, &pruned)) < 0)
+		scan_dispose(&c);
+		if ((rc = scan_candidates(s, &e, idf, nt, SCAN_CAP, &c, &capped)) < 0)
 			goto done;
 		ward_search_hits_free(v, count);
 		if (!(v = ward_calloc(limit, sizeof(*v)))) {
@@ -975,9 +1063,16 @@ int ward_store_search(ward_store *s, const char *fts_query, const ward_search_fi
 			goto done;
 		}
 		count = skipped = 0;
-		for (size_t i = 0; i < nc && count < limit; i++) {
+		while (count < limit) {
+			cand x;
+			int found;
+
+			if ((rc = select_next(s, &c, &x, &found)) < 0)
+				goto done;
+			if (!found)
+				break;
 			sqlite3_reset(hs);
-			sqlite3_bind_int64(hs, 1, c[i].id);
+			sqlite3_bind_int64(hs, 1, x.id);
 			if ((rc = sqlite3_step(hs)) == SQLITE_ROW) {
 				if (skipped < offset) {
 					skipped++;
@@ -985,19 +1080,12 @@ int ward_store_search(ward_store *s, const char *fts_query, const ward_search_fi
 				}
 				if ((rc = hit_from_row(&v[count], hs)) < 0)
 					goto done;
-				v[count].bm25 = c[i].score;
+				v[count].bm25 = -x.score;
 				count++;
 			} else if (rc != SQLITE_DONE) {
 				rc = ward_db_fail(s, "reading a candidate");
 				goto done;
 			}
-		}
-		/* The filters refused so many of the best candidates that pruned
-		 * rows may count: the same expression again, without pruning. */
-		if (count < limit && pruned && keep) {
-			keep = 0;
-			level--;
-			continue;
 		}
 		/* Enough, or the expression was cut at the cap (its rows are not
 		 * exhausted), or it already was the full query. */
@@ -1012,7 +1100,7 @@ int ward_store_search(ward_store *s, const char *fts_query, const ward_search_fi
 done:
 	sqlite3_finalize(hs);
 	ward_buf_dispose(&e.expr);
-	ward_free(c);
+	scan_dispose(&c);
 	if (rc < 0) {
 		ward_search_hits_free(v, count);
 		return rc;

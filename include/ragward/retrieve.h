@@ -26,7 +26,7 @@
 #define WARD_QUERY_MAX_K        50   /* results per query */
 #define WARD_QUERY_MAX_LABELS   32   /* caller labels (as WARD_MAX_LABELS) */
 #define WARD_QUERY_MAX_SOURCES  64   /* --source filters */
-#define WARD_VERIFY_CACHE_SLOTS 4096
+#define WARD_VERIFY_CACHE_SLOTS 65536 /* 2 MiB: the working set of a busy server */
 #define WARD_TRACE_MAX_LINE     (1024 * 1024)     /* a trace record read back */
 #define WARD_CITE_MAX_OUTPUT    (4 * 1024 * 1024) /* a model output given to the citation check */
 #define WARD_CITE_MAX_TAGS      200               /* distinct tags reported */
@@ -127,12 +127,14 @@ void ward_search_hits_free(ward_search_hit *h, size_t n);
  * Two-phase (docs/retrieval.md "Ranking at scale"): terms are classed by
  * their document frequency (cached per process, invalidated by any change of
  * the index), a bounded set of candidate rows -- every row with a rare term,
- * rows with all or all but one of the common terms -- is scored with the
- * bm25 formula and cached IDFs, and only the best candidates are joined and
- * filtered. The score of a returned row equals bm25()'s; a row outside the
- * candidate set (few matched common terms, no rare one) can be missed, and at
- * most 20,000 candidate rows are scored (in rowid order). When the candidates
- * run out before `limit` rows passed the filters, the plain OR query is used.
+ * or the rows with all the common terms when no term is rare -- is read with
+ * its term frequencies, and rows are scored with the bm25 formula and cached
+ * IDFs in upper-bound order, their lengths looked up only while their bound
+ * can still reach the results; the best are joined and filtered. The score of
+ * a returned row equals bm25()'s; a row outside the candidate set (only
+ * common terms, not all of them) can be missed, and at most 5,000 candidate
+ * rows are read (in rowid order). When the candidates run out before `limit`
+ * rows passed the filters, the plain OR query is used.
  * A text that is not a list of quoted terms joined by OR goes to the plain
  * query.
  */

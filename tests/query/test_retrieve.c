@@ -1018,6 +1018,104 @@ static void test_query_retrieve__two_phase_never_drops_all_terms(void **state)
 	assert_int_equal(ward_trace_flush(), 0);
 }
 
+/* The row lengths are looked up only for rows whose bound can still reach
+ * the results: the scores are still bm25()'s, and a query whose candidates
+ * are all its rows (one very common term, below the scan cap) is ranked
+ * exactly as the plain query ranks it. */
+static void test_query_retrieve__two_phase_deferred_lengths_exact(void **state)
+{
+	fixture *f = *state;
+	const char *qs[] = {"everywhere", "sometimes scarce filler3"};
+
+	add_big_store(f);
+	for (size_t q = 0; q < sizeof(qs) / sizeof(qs[0]); q++) {
+		ward_search_hit *a = NULL, *b = NULL;
+		size_t na = 0, nb = 0;
+
+		both_searches(f, qs[q], 30, &a, &na, &b, &nb);
+		assert_int_equal(na, 30);
+		assert_int_equal(nb, 30);
+		for (size_t i = 0; i < na; i++) {
+			assert_int_equal(a[i].row.chunk_id, b[i].row.chunk_id);
+			assert_true(fabs(a[i].bm25 - b[i].bm25) < 1e-9 * (1 + fabs(b[i].bm25)));
+		}
+		ward_search_hits_free(a, na);
+		ward_search_hits_free(b, nb);
+	}
+}
+
+/* Must fail: the serving rules and the label scope hold on the pruned path.
+ * "everywhere" is the only term that matches (it is in more than half the
+ * rows and above the rare budget: the common-term path); the best-scoring
+ * chunks for it are in a labelled source, a source that gets revoked and a
+ * quarantined document, each shown reachable first, then filtered. */
+static void test_query_retrieve__two_phase_filters_hold(void **state)
+{
+	fixture *f = *state;
+	ward_actor carol = tu_actor("carol"), rev = tu_actor("reviewer");
+	const char *secret[] = {"secret"};
+	chunk_spec heavy = {"everywhere", "everywhere everywhere everywhere"};
+	ward_doc_outcome out;
+	ward_retrieve_opts o;
+	ward_search_stats st0, st1;
+	int64_t r, l, qs, dr, dl, dq;
+	json_t *res;
+
+	add_big_store(f);
+	r = add_source(f, "r", "https://r.example.com/", WARD_TRUST_STANDARD, NULL);
+	l = add_source(f, "l", "https://l.example.com/", WARD_TRUST_STANDARD, "secret");
+	qs = add_source(f, "q", "https://q.example.com/", WARD_TRUST_STANDARD, NULL);
+	dr = add_doc_v(f, r, "https://r.example.com/a", "everywhere everywhere", "accept", &heavy, 1, NULL);
+	dl = add_doc_v(f, l, "https://l.example.com/a", "everywhere everywhere", "accept", &heavy, 1, NULL);
+	dq = add_doc_v(f, qs, "https://q.example.com/a", "everywhere everywhere", "quarantine", &heavy, 1, &out);
+	assert_int_equal(out, WARD_DOC_QUARANTINED);
+	ward_search_stats_get(&st0);
+
+	/* the operator's view: the heavy chunks rank first, the quarantined one
+	 * is not served */
+	ward_retrieve_opts_init(&o);
+	o.k = 5;
+	o.filter.all_labels = 1;
+	res = query_opts(f, "is it everywhere", &o);
+	assert_int_equal(nresults(res), 5);
+	assert_true(has_doc(res, dr) && has_doc(res, dl));
+	assert_false(has_doc(res, dq));
+	json_decref(res);
+
+	/* labels: public only, a caller without the label, one with it */
+	o.filter.all_labels = 0;
+	res = query_opts(f, "is it everywhere", &o);
+	assert_int_equal(nresults(res), 5);
+	assert_true(has_doc(res, dr));
+	assert_false(has_doc(res, dl) || has_doc(res, dq));
+	json_decref(res);
+	o.filter.labels = secret;
+	o.filter.nlabels = 1;
+	res = query_opts(f, "everywhere zzyzx", &o);
+	assert_true(has_doc(res, dl));
+	json_decref(res);
+
+	/* a revoked source vanishes from the next query */
+	assert_int_equal(ward_sources_decide(f->s, &carol, r, WARD_DECIDE_REVOKE, "compromised"), 0);
+	o.filter.all_labels = 1;
+	o.filter.nlabels = 0;
+	res = query_opts(f, "everywhere", &o);
+	assert_int_equal(nresults(res), 5);
+	assert_false(has_doc(res, dr) || has_doc(res, dq));
+	assert_true(has_doc(res, dl));
+	assert_int_equal(withheld(res), 0);
+	json_decref(res);
+
+	/* released from quarantine: served */
+	assert_int_equal(ward_quarantine_release(f->s, &rev, dq, "fine"), 0);
+	res = query_opts(f, "everywhere", &o);
+	assert_true(has_doc(res, dq));
+	json_decref(res);
+	ward_search_stats_get(&st1);
+	assert_true(st1.searches >= st0.searches + 5);
+	assert_int_equal(ward_trace_flush(), 0);
+}
+
 /* The document-frequency cache follows the index: a new chunk with the
  * query's rare term is found by the next search. */
 static void test_query_retrieve__two_phase_cache_follows_index(void **state)
@@ -1102,6 +1200,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_query_retrieve__two_phase_mixed_terms, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_query_retrieve__two_phase_never_drops_all_terms, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_query_retrieve__two_phase_cache_follows_index, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_query_retrieve__two_phase_deferred_lengths_exact, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_query_retrieve__two_phase_filters_hold, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_query_retrieve__trace_written_before_return, setup, teardown),
 	};
 	ward_alloc_install_jansson();
