@@ -264,15 +264,20 @@ static void md_inline(md *m, size_t a, size_t e, int depth)
 
 /* ---- Markdown blocks ---------------------------------------------------------------- */
 
-/* "[label]: url "title"" on its own line: a link target the text refers to. */
+/* "[label]: url "title"" on its own line: a link target the text refers to.
+ * Anything else on the line makes it an ordinary paragraph, as in CommonMark
+ * (a renderer shows it, so it must stay in the visible text: a line that
+ * only looked like a definition must not vanish from every channel). A
+ * footnote definition "[^1]: text" is shown too. */
 static int md_refdef(md *m, size_t p, size_t e)
 {
 	const char *s = m->s;
 	size_t rb;
-	size_t ds, de;
+	size_t ds, de, ts = 0, te = 0;
 	size_t i;
+	int title = 0;
 
-	if (p >= e || s[p] != '[')
+	if (p >= e || s[p] != '[' || (p + 1 < e && s[p + 1] == '^'))
 		return 0;
 	rb = md_close_bracket(s, p, e);
 	if (rb >= e || rb + 1 >= e || s[rb + 1] != ':' || rb == p + 1)
@@ -290,17 +295,26 @@ static int md_refdef(md *m, size_t p, size_t e)
 		return 0;
 	if (i < e && s[i] == '>')
 		i++;
-	xb_link(m->b, s + ds, de - ds, s + p + 1, rb - p - 1, 0, p);
 	while (i < e && (s[i] == ' ' || s[i] == '\t'))
 		i++;
 	if (i < e && (s[i] == '"' || s[i] == '\'' || s[i] == '(')) {
 		char close = s[i] == '(' ? ')' : s[i];
-		size_t ts = ++i;
 
+		ts = ++i;
 		while (i < e && s[i] != close)
 			i++;
-		xb_segment(m->b, WARD_CH_ATTRIBUTE, s + ts, i - ts, ts, i, "title");
+		if (i >= e)
+			return 0; /* unclosed title: a paragraph */
+		te = i++;
+		title = 1;
 	}
+	while (i < e && xb_is_space((unsigned char)s[i]))
+		i++;
+	if (i < e)
+		return 0; /* more text after the definition: a paragraph */
+	xb_link(m->b, s + ds, de - ds, s + p + 1, rb - p - 1, 0, p);
+	if (title)
+		xb_segment(m->b, WARD_CH_ATTRIBUTE, s + ts, te - ts, ts, te, "title");
 	return 1;
 }
 

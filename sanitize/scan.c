@@ -408,6 +408,44 @@ static int run_pattern(scan_state *st, const ward_pattern *p, const ward_view *v
 	return 0;
 }
 
+/*
+ * Homoglyphs: the skeleton view spells "іgnоrе" (Cyrillic і, о, е) as
+ * "ignore" and leaves ASCII as it is, so every rule written for the folded
+ * view also runs over the skeleton view — with the folded view's database
+ * for candidates — whenever the skeleton differs from folded text. A rule
+ * need not list `skeleton` to see through confusables. Matches that the
+ * folded view already found (same rule, same raw span) are not repeated
+ * (add_match).
+ */
+static int scan_skeleton_with_folded_rules(scan_state *st, uint8_t *cand)
+{
+	const ward_ruleset *rs = st->rs;
+	const ward_view *sk = &st->norm->views[WARD_VIEW_SKELETON];
+	const ward_view *fo = &st->norm->views[WARD_VIEW_FOLDED];
+	unsigned chbit = 1u << (unsigned)st->channel;
+	int all = 1, rc;
+
+	if (sk->len == 0 || !sk->text || (sk->len == fo->len && memcmp(sk->text, fo->text, sk->len) == 0))
+		return 0;
+	if (rs->hs[WARD_VIEW_FOLDED]) {
+		memset(cand, 0, rs->npats);
+		all = ward_hsdb_scan(rs, WARD_VIEW_FOLDED, sk->text, sk->len, cand) < 0;
+		for (size_t k = 0; k < rs->nconfirm[WARD_VIEW_FOLDED]; k++)
+			cand[rs->confirm[WARD_VIEW_FOLDED][k]] = 1;
+	}
+	for (size_t i = 0; i < rs->npats && !st->stop; i++) {
+		const ward_rule *r = &rs->rules[rs->pats[i].rule];
+		unsigned both = (1u << WARD_VIEW_FOLDED) | (1u << WARD_VIEW_SKELETON);
+
+		/* rules naming skeleton ran in scan_view already */
+		if ((r->views & both) != (1u << WARD_VIEW_FOLDED) || !(r->channels & chbit) || (!all && !cand[i]))
+			continue;
+		if ((rc = run_pattern(st, &rs->pats[i], sk)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
 static int scan_view(scan_state *st, ward_view_kind v, uint8_t *cand)
 {
 	const ward_ruleset *rs = st->rs;
@@ -434,6 +472,8 @@ static int scan_view(scan_state *st, ward_view_kind v, uint8_t *cand)
 		if ((rc = run_pattern(st, &rs->pats[i], view)) < 0)
 			return rc;
 	}
+	if (v == WARD_VIEW_SKELETON)
+		return scan_skeleton_with_folded_rules(st, cand);
 	return 0;
 }
 

@@ -135,6 +135,64 @@ static int quoted_spans(const ward_extracted *x, ward_span **spans, size_t *n)
 	return 0;
 }
 
+/* The same rule already matched this span in [from, to) (a rule that names
+ * the decoded view finds what this rescan finds). */
+static int found_before(const ward_findings *out, size_t from, size_t to, const ward_finding *f)
+{
+	for (size_t i = from; i < to; i++) {
+		const ward_finding *o = &out->items[i];
+
+		if (strcmp(o->rule_id, f->rule_id) == 0 && o->start < f->end + 1 && f->start < o->end + 1)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * What base64, hex, percent, rot13 or tag characters decode to is text a
+ * reader never sees: it is normalized and scanned on its own, as channel
+ * "decoded", by every rule (not only the rules that name the decoded view),
+ * so "ignore previous instructions" hidden in base64 is found by the same
+ * rule as in plain text. Findings get offsets in `n`'s raw text (through the
+ * decoded view's map): the caller maps those to the document. The decoder
+ * already unwraps nested encodings (WARD_DECODE_MAX_DEPTH), so one level of
+ * this is enough.
+ */
+static int scan_decoded(const ward_ruleset *rs, const ward_normalized *n, size_t outer, ward_findings *out)
+{
+	const ward_view *d = &n->views[WARD_VIEW_DECODED];
+	ward_normalized *dn = NULL;
+	size_t first = out->n;
+	int rc;
+
+	if (d->len == 0 || d->text == NULL)
+		return 0;
+	if ((rc = ward_normalize(&dn, d->text, d->len)) < 0)
+		return rc;
+	rc = ward_scan_normalized_ex(rs, WARD_CH_DECODED, NULL, dn, out);
+	ward_normalized_free(dn);
+	if (rc < 0)
+		return rc;
+	size_t keep = first;
+	for (size_t i = first; i < out->n; i++) {
+		ward_finding *f = &out->items[i];
+
+		f->start = ward_offmap_lookup(&d->map, f->start);
+		f->end = ward_offmap_lookup(&d->map, f->end);
+		if (f->end < f->start)
+			f->end = f->start;
+		if (found_before(out, outer, first, f)) {
+			ward_free(f->rule_id);
+			ward_free(f->category);
+			ward_free(f->excerpt);
+			continue;
+		}
+		out->items[keep++] = *f;
+	}
+	out->n = keep;
+	return 0;
+}
+
 /* Normalizes and scans one text; findings get offsets in the original
  * document (through `map`, or the fixed source range). */
 static int scan_piece(const ward_ruleset *rs, ward_channel ch, const ward_scan_context *ctx, const char *text,
@@ -149,6 +207,8 @@ static int scan_piece(const ward_ruleset *rs, ward_channel ch, const ward_scan_c
 	if ((rc = ward_normalize(&n, text, len)) < 0)
 		return rc;
 	if ((rc = ward_scan_normalized_ex(rs, ch, ctx, n, out)) < 0)
+		goto done;
+	if ((rc = scan_decoded(rs, n, before, out)) < 0)
 		goto done;
 	for (size_t i = before; i < out->n; i++) {
 		out->items[i].start = map ? ward_offmap_lookup(map, out->items[i].start) : src_start;
