@@ -13,6 +13,8 @@
 #include "ragward/buf.h"
 #include "ragward/callers.h"
 #include "ragward/mcp.h"
+#include "ragward/retrieve.h"
+#include "ragward/traces.h"
 #include "cli/cli.h"
 #include "core/limits.h"
 #include "core/banned.h"
@@ -148,6 +150,11 @@ static int cmd_mcp(cli_ctx *ctx, int argc, char **argv)
 			goto write_failed;
 		}
 		ward_free(response);
+		/* One agent, one request at a time: nothing batches up behind this
+		 * answer, so its trace record is made durable now instead of waiting
+		 * for the next request or the end of stdin. */
+		if (ward_trace_unsynced() > 0 && ward_trace_flush() < 0)
+			cli_say("ragward mcp: cannot sync the trace file: %s", ward_error_last()->message);
 	}
 	goto done;
 write_failed:
