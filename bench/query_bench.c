@@ -20,9 +20,11 @@
  *    read-only connection: latency and top-10 ids.
  * 3. ward_retrieve (k = 10, verification included, traces written to
  *    HOME/traces.jsonl with the default batched sync): pass 1 (cold
- *    verification cache and cold term statistics), pass 2 (warm); overlap@10
- *    of the ids against the baseline; then 2 threads (one store handle each)
- *    for throughput.
+ *    verification cache and cold term statistics), pass 2 (warm), each
+ *    also as thread CPU time (wall time follows the machine's load);
+ *    overlap@10 of the ids against the baseline; then 2 threads (one store
+ *    handle each) for throughput. The load average is printed at start and
+ *    end.
  * `query_bench http HOST:PORT TOKEN [THREADS [QUERIES]]` instead replays the
  * first QUERIES (1000) queries
  * as POST /v1/search {"query", "k": 10} over keep-alive loopback connections
@@ -30,16 +32,10 @@
  * `ragward serve` on the cached store.
  *
  * Build (release library, no sanitizers):
- *   cmake -S . -B /tmp/build-qrel -DCMAKE_BUILD_TYPE=Release -DRAGWARD_TESTS=OFF
+ *   cmake -S . -B /tmp/build-qrel -DCMAKE_BUILD_TYPE=Release -DRAGWARD_TESTS=OFF -DRAGWARD_BENCH=ON
  *   cmake --build /tmp/build-qrel -j2
- *   cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Iinclude -I. \
- *      $(pkg-config --cflags jansson) bench/query_bench.c -o /tmp/query_bench \
- *      /tmp/build-qrel/libragward.a \
- *      $(pkg-config --libs sqlite3 libxml-2.0 libpcre2-8 libcurl libcrypto libmagic icu-uc \
- *        icu-i18n jansson yaml-0.1 libmicrohttpd libhs) -lpthread -lstdc++ -lm
- *   (drop libhs when Vectorscan is not installed)
  * Run:
- *   /tmp/query_bench [CHUNKS [QUERIES]]          (defaults 1000000 1000)
+ *   /tmp/build-qrel/bench/query_bench [CHUNKS [QUERIES]]   (defaults 1000000 1000)
  *   QBENCH_BASELINE=200 limits the baseline to the first 200 queries
  *   (overlap@10 is then over those); QBENCH_SRC=DIR changes the text source.
  *   HTTP: see bench/README.md "query".

@@ -401,9 +401,9 @@ static int register_scorer(sqlite3 *db)
 /*
  * Prepares SQL that names ward_bm25. The first time on a connection (an FTS5
  * auxiliary function is per connection) it registers the function and, on a
- * read-only connection (the server's, the CLI's query), maps the file: page
- * reads through mmap instead of a pread() and a copy per page took a third of
- * a search's time at 1M chunks. Writers keep plain I/O.
+ * read-only connection (the server's, the CLI's query), maps the file: a
+ * pread() and a copy per page cost ~10 % of a search's CPU time at 1M chunks,
+ * and more wall time. Writers keep plain I/O.
  */
 static int prepare_scored(ward_store *s, sqlite3_stmt **st, const char *sql)
 {
