@@ -59,6 +59,7 @@ static int cmd_check(cli_ctx *ctx, int argc, char **argv)
 	if ((rc = parse_args(ctx, argc, argv, "check", &dir)) != 0)
 		return rc;
 	memset(&opts, 0, sizeof(opts));
+	opts.revalidate = 1; /* every check, whatever a cache says */
 	if (ward_ruleset_load(&rs, dir, &opts) < 0)
 		return rules_fail(ctx, dir);
 	ward_ruleset_stats_get(rs, &st);
@@ -95,6 +96,7 @@ static int cmd_test(cli_ctx *ctx, int argc, char **argv)
 	if ((rc = parse_args(ctx, argc, argv, "test", &dir)) != 0)
 		return rc;
 	memset(&opts, 0, sizeof(opts));
+	opts.revalidate = 1;    /* the pumped-input check, whatever a cache says */
 	opts.skip_examples = 1; /* run below, listing every failure */
 	if (ward_ruleset_load(&rs, dir, &opts) < 0)
 		return rules_fail(ctx, dir);

@@ -20,6 +20,8 @@
  * Databases are cached in cache_dir as <ruleset-sha>-<engine-key>-<view>.hsdb
  * with a header (magic, format, view, rule-set hash, engine key, counts,
  * SHA-256 of the rest); anything that does not verify is ignored and rebuilt.
+ * The same directory holds the validated-set records of rules.c; both go
+ * through ward_cache_read / ward_cache_write below.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -720,6 +722,102 @@ int ward_hs_convert(char **out, int *exact, const ward_pattern *p)
 	return rc;
 }
 
+/* --- the cache directory (databases here, validated-set records of rules.c) */
+
+/* What is read from the cache decides what PCRE2 gets to confirm, or which
+ * checks a load skips: only a directory and files of this user that nobody
+ * else may write are considered at all. */
+int ward_cache_dir_ok(const char *dir)
+{
+	struct stat sb;
+
+	if (stat(dir, &sb) != 0 && (errno != ENOENT || mkdir(dir, 0700) != 0 || stat(dir, &sb) != 0))
+		return 0;
+	return S_ISDIR(sb.st_mode) && sb.st_uid == geteuid() && !(sb.st_mode & 022);
+}
+
+int ward_cache_read(char **out, size_t *len, const char *path, size_t max)
+{
+	struct stat sb;
+	ward_buf b;
+	char chunk[8192];
+	ssize_t n;
+	int fd, rc = 1;
+
+	*out = NULL;
+	*len = 0;
+	/* O_NOFOLLOW: a symlink planted in the cache is refused, not followed;
+	 * the checks are on the opened file, not on the name. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return errno == ENOENT ? 2 : 1;
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_uid != geteuid() || (sb.st_mode & 022) ||
+	    (unsigned long long)sb.st_size > max) {
+		close(fd);
+		return 1;
+	}
+	ward_buf_init(&b, max);
+	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || ward_buf_append(&b, chunk, (size_t)n) < 0)
+			goto done;
+	}
+	if (ward_buf_detach(&b, out, len) == 0)
+		rc = 0;
+done:
+	close(fd);
+	ward_buf_dispose(&b);
+	ward_error_clear();
+	return rc;
+}
+
+static int write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n > 0) {
+		ssize_t w = write(fd, c, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+void ward_cache_write(const char *dir, const char *path, const void *data, size_t len)
+{
+	char *tmp = NULL;
+	ward_buf tb;
+	int fd = -1;
+
+	ward_buf_init(&tb, WARD_MAX_PATH_LEN);
+	if (ward_buf_printf(&tb, "%s/.cache-XXXXXX", dir) < 0 || ward_buf_detach(&tb, &tmp, NULL) < 0) {
+		ward_buf_dispose(&tb);
+		goto done;
+	}
+	if ((fd = mkstemp(tmp)) < 0) /* 0600, O_EXCL */
+		goto done;
+	if (write_all(fd, data, len) < 0 || fsync(fd) != 0 || close(fd) != 0) {
+		fd = -1;
+		unlink(tmp);
+		goto done;
+	}
+	fd = -1;
+	if (rename(tmp, path) != 0)
+		unlink(tmp);
+done:
+	if (fd >= 0) {
+		close(fd);
+		unlink(tmp);
+	}
+	ward_free(tmp);
+	ward_error_clear();
+}
+
 #ifndef RAGWARD_HAVE_VECTORSCAN
 
 int ward_hsdb_build_all(ward_ruleset *rs, const char *cache_dir)
@@ -1061,19 +1159,10 @@ static int cache_load(const ward_ruleset *rs, const char *path, ward_view_kind v
 	size_t len = 0, nids, nconf, plen, body;
 	const uint8_t *p;
 	uint8_t d[WARD_SHA256_LEN];
-	struct stat sb;
-	int bad = 1;
+	int bad = 1, rr;
 
-	if (lstat(path, &sb) != 0)
-		return 2; /* missing: not a rejection */
-	/* A database decides what PCRE2 gets to confirm: only one written by
-	 * this user and writable by no one else is considered at all. */
-	if (!S_ISREG(sb.st_mode) || sb.st_uid != geteuid() || (sb.st_mode & 022))
-		return 1;
-	if (ward_file_read(&data, &len, path, WARD_MAX_HSDB_FILE) < 0) {
-		ward_error_clear();
-		return 1;
-	}
+	if ((rr = ward_cache_read(&data, &len, path, WARD_MAX_HSDB_FILE)) != 0)
+		return rr; /* 2, missing, is not a rejection */
 	p = (const uint8_t *)data;
 	engine_key(key);
 	if (len < CACHE_HEADER || memcmp(p, CACHE_MAGIC, 8) || get32(p + 8) != 1 || get32(p + 12) != (uint32_t)v ||
@@ -1122,32 +1211,14 @@ done:
 	return bad;
 }
 
-static int write_all(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-
-	while (n > 0) {
-		ssize_t w = write(fd, c, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Writes the cache file atomically (temp + fsync + rename). Failing to
  * write a cache is not an error: the next start compiles again. */
 static void cache_store(const ward_ruleset *rs, const char *dir, const char *path, ward_view_kind v,
                         const view_build *b)
 {
-	char *ser = NULL, key[17], *tmp = NULL;
+	char *ser = NULL, key[17];
 	size_t slen = 0, body;
 	uint8_t *buf = NULL;
-	ward_buf tb;
-	int fd = -1;
 
 	if (b->nids > 0 && hs_serialize_database(b->db, &ser, &slen) != HS_SUCCESS)
 		return;
@@ -1174,41 +1245,11 @@ static void cache_store(const ward_ruleset *rs, const char *dir, const char *pat
 		memcpy(buf + CACHE_HEADER + 8 * b->nids + 4 * b->nconfirm, ser, slen);
 	if (ward_sha256(buf + 112, buf + CACHE_HEADER, body) < 0)
 		goto done;
-	ward_buf_init(&tb, WARD_MAX_PATH_LEN);
-	if (ward_buf_printf(&tb, "%s/.hsdb-XXXXXX", dir) < 0 || ward_buf_detach(&tb, &tmp, NULL) < 0) {
-		ward_buf_dispose(&tb);
-		goto done;
-	}
-	if ((fd = mkstemp(tmp)) < 0)
-		goto done;
-	if (write_all(fd, buf, CACHE_HEADER + body) < 0 || fsync(fd) != 0 || close(fd) != 0) {
-		fd = -1;
-		unlink(tmp);
-		goto done;
-	}
-	fd = -1;
-	if (rename(tmp, path) != 0)
-		unlink(tmp);
+	ward_cache_write(dir, path, buf, CACHE_HEADER + body);
 done:
-	if (fd >= 0) {
-		close(fd);
-		unlink(tmp);
-	}
-	ward_free(tmp);
 	ward_free(buf);
 	free(ser); /* hs_serialize_database allocates with the misc allocator (malloc) */
 	ward_error_clear();
-}
-
-/* The cache directory: ours and not writable by others, or created now
- * (0700). Anything else and the cache is not used. */
-static int cache_dir_ok(const char *dir)
-{
-	struct stat sb;
-
-	if (stat(dir, &sb) != 0 && (errno != ENOENT || mkdir(dir, 0700) != 0 || stat(dir, &sb) != 0))
-		return 0;
-	return S_ISDIR(sb.st_mode) && sb.st_uid == geteuid() && !(sb.st_mode & 022);
 }
 
 int ward_hsdb_build_all(ward_ruleset *rs, const char *cache_dir)
@@ -1228,7 +1269,7 @@ int ward_hsdb_build_all(ward_ruleset *rs, const char *cache_dir)
 		memset(&b, 0, sizeof(b));
 		if (!(used & (1u << v)))
 			continue;
-		if (cache_dir && cache_dir_ok(cache_dir) &&
+		if (cache_dir && ward_cache_dir_ok(cache_dir) &&
 		    (rc = cache_path(&path, rs, cache_dir, (ward_view_kind)v)) < 0)
 			goto fail;
 		if (path) {

@@ -2,7 +2,8 @@
  * Rule packs: the YAML files of rules/injection → validated rules with PCRE2 (JIT)
  * patterns. Loading is the admission gate of security-controls.md §3: strict
  * keys, dangerous constructs refused, compiled size capped, examples run, and
- * every pattern pumped with adversarial input under the match limits.
+ * every pattern pumped with adversarial input under the match limits. The last
+ * two are recorded per rule set in the cache (see "the validated-set record").
  */
 #include <dirent.h>
 #include <errno.h>
@@ -13,6 +14,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <unicode/uchar.h>
+#include <unicode/uversion.h>
 
 #include "ragward/alloc.h"
 #include "ragward/buf.h"
@@ -590,6 +593,132 @@ int ward_ruleset_test(const ward_ruleset *rs, ward_example_failure **failures, s
 	return rc;
 }
 
+/* --- the validated-set record
+ *
+ * Running every example and pumping every pattern is nearly all of a load
+ * (about 1.3 s of CPU for the bundled packs, against some 20 ms to parse and
+ * compile them), and its outcome is a function of the packs' bytes and of
+ * what ran the checks: the PCRE2 and ICU versions, JIT or interpreter, the
+ * limits and pumped sizes, and the checks themselves (VALIDATION_FORMAT). A
+ * set that passed both in full is therefore recorded in the cache directory
+ * as <rule-set sha>-<key>.validated, and a later load of the same bytes
+ * under the same key skips the two checks.
+ *
+ * Why this is safe:
+ *  - A record only vouches for the exact bytes that passed: its name and its
+ *    content carry the full rule-set SHA-256 and key, and the content must
+ *    be exactly what this load would write. One changed byte in a pack is
+ *    another set, which runs every check again.
+ *  - Records are read only from a directory and a file owned by this user
+ *    and writable by nobody else, never through a symlink. Whoever can write
+ *    there can already replace the rule packs or the binary.
+ *  - What is skipped is testing, not protection: parsing, the refusal of
+ *    dangerous constructs, the compiled-size caps and the empty-match check
+ *    still run, and at scan time every match still runs under the match,
+ *    depth, heap and JIT-stack limits, a limit hit being the finding
+ *    scan.incomplete. A set that would hit a limit fails closed either way.
+ *  - `rules check` and `rules test` (opts->revalidate), and every load
+ *    without a cache directory, run the full checks: a pack is still tested
+ *    where it is reviewed and in CI.
+ */
+
+/* Bump when the examples or the pumped-input check change. */
+#define VALIDATION_FORMAT 1
+#define RECORD_MAGIC      "ragward validated rule set\n"
+
+static int validation_key(char out[65], const ward_ruleset *rs)
+{
+	char pcre[64] = "?", icu[U_MAX_VERSION_STRING_LENGTH], uni[U_MAX_VERSION_STRING_LENGTH];
+	uint8_t d[WARD_SHA256_LEN];
+	UVersionInfo iv, uv;
+	size_t njit = 0;
+	ward_buf b;
+	int rc;
+
+	if (pcre2_config(PCRE2_CONFIG_VERSION, NULL) > (int)sizeof(pcre) ||
+	    pcre2_config(PCRE2_CONFIG_VERSION, pcre) < 0)
+		memcpy(pcre, "?", 2);
+	u_getVersion(iv);
+	u_versionToString(iv, icu);
+	u_getUnicodeVersion(uv);
+	u_versionToString(uv, uni);
+	for (size_t i = 0; i < rs->npats; i++)
+		njit += rs->pats[i].jit != 0;
+	ward_buf_init(&b, 1024);
+	rc = ward_buf_printf(&b,
+	                     "ragward %s; validation %d; pcre2 %s; icu %s; unicode %s; no_jit %d; jit %zu/%zu; "
+	                     "match %d; depth %d; heap %d KiB; jit stack %d; pump %d %d %d; budget %d ms; example %d",
+	                     RAGWARD_VERSION, VALIDATION_FORMAT, pcre, icu, uni, rs->no_jit, njit, rs->npats,
+	                     WARD_PCRE2_MATCH_LIMIT, WARD_PCRE2_DEPTH_LIMIT, WARD_PCRE2_HEAP_LIMIT_KIB,
+	                     WARD_PCRE2_JIT_STACK_MAX, WARD_RULE_PUMP_SMALL, WARD_RULE_PUMP_LARGE,
+	                     WARD_RULE_PUMP_MAX_CHARS, WARD_RULE_PUMP_BUDGET_MS, WARD_MAX_EXAMPLE_LEN);
+	if (rc < 0)
+		rc = ward_error_set(rc, "out of memory");
+	else
+		rc = ward_sha256(d, b.ptr, b.len);
+	ward_buf_dispose(&b);
+	if (rc < 0)
+		return rc;
+	ward_hex_encode_to(out, d, sizeof(d));
+	return 0;
+}
+
+/* The record's path and the exact content it must have. */
+static int record_expect(char **path, char **content, size_t *clen, const ward_ruleset *rs, const char *dir,
+                         const char *key)
+{
+	ward_buf p, c;
+
+	*path = *content = NULL;
+	ward_buf_init(&p, WARD_MAX_PATH_LEN);
+	ward_buf_init(&c, 1024);
+	if (ward_buf_printf(&p, "%s/%s-%.16s.validated", dir, rs->sha256, key) < 0 ||
+	    ward_buf_printf(&c, RECORD_MAGIC "format %d\nruleset %s\nkey %s\n", VALIDATION_FORMAT, rs->sha256, key) <
+	            0 ||
+	    ward_buf_detach(&p, path, NULL) < 0 || ward_buf_detach(&c, content, clen) < 0) {
+		int err = p.err ? p.err : c.err;
+		ward_buf_dispose(&p);
+		ward_buf_dispose(&c);
+		ward_free(*path);
+		*path = NULL;
+		return ward_error_set(err ? err : WARD_ENOMEM, "validation record path too long under '%s'", dir);
+	}
+	return 0;
+}
+
+/* 0: a record of this exact set and key is there; 1: a file is there but
+ * is not one (corrupt, truncated, foreign, not ours); 2: none. */
+static int record_check(const ward_ruleset *rs, const char *dir, const char *key)
+{
+	char *path = NULL, *want = NULL, *got = NULL;
+	size_t wlen = 0, glen = 0;
+	int rc;
+
+	if (record_expect(&path, &want, &wlen, rs, dir, key) < 0) {
+		ward_error_clear();
+		return 2;
+	}
+	rc = ward_cache_read(&got, &glen, path, wlen + 1);
+	if (rc == 0 && (glen != wlen || memcmp(got, want, wlen) != 0))
+		rc = 1;
+	ward_free(got);
+	ward_free(want);
+	ward_free(path);
+	return rc;
+}
+
+static void record_store(const ward_ruleset *rs, const char *dir, const char *key)
+{
+	char *path = NULL, *content = NULL;
+	size_t clen = 0;
+
+	if (record_expect(&path, &content, &clen, rs, dir, key) == 0)
+		ward_cache_write(dir, path, content, clen);
+	ward_free(content);
+	ward_free(path);
+	ward_error_clear();
+}
+
 /* --- the set */
 
 static int cmp_names(const void *a, const void *b)
@@ -732,7 +861,8 @@ int ward_ruleset_load(ward_ruleset **out, const char *dir, const ward_ruleset_op
 	char **names = NULL;
 	size_t nnames = 0, cap_rules = 0, cap_pats = 0;
 	uint8_t digest[WARD_SHA256_LEN];
-	int rc;
+	char vkey[65] = "";
+	int rc, skip = 0;
 
 	*out = NULL;
 	if (!opts)
@@ -754,19 +884,30 @@ int ward_ruleset_load(ward_ruleset **out, const char *dir, const ward_ruleset_op
 		goto done;
 	ward_hex_encode_to(rs->sha256, digest, sizeof(digest));
 	rs->stats.patterns = rs->npats;
+	if (opts->cache_dir && ward_cache_dir_ok(opts->cache_dir)) {
+		if ((rc = validation_key(vkey, rs)) < 0)
+			goto done;
+		if (!opts->revalidate) {
+			int vr = record_check(rs, opts->cache_dir, vkey);
+			skip = vr == 0;
+			rs->stats.validation_rejected += vr == 1;
+		}
+	}
 	for (size_t i = 0; i < rs->nrules; i++) {
 		const ward_rule *r = &rs->rules[i];
 		for (size_t k = 0; k < r->npats; k++) {
 			where w = {r->file, r->id, 0};
 			const ward_pattern *p = &rs->pats[r->first_pat + k];
-			if (!opts->skip_pump_check && (rc = pump_pattern(rs, r, p, &w, k)) < 0)
+			if (!skip && !opts->skip_pump_check && (rc = pump_pattern(rs, r, p, &w, k)) < 0)
 				goto done;
 			if ((rc = check_not_empty(rs, p, &w, k)) < 0)
 				goto done;
 		}
-		if (!opts->skip_examples && (rc = run_examples(rs, r, NULL, NULL, NULL, NULL, 1)) < 0)
+		if (!skip && !opts->skip_examples && (rc = run_examples(rs, r, NULL, NULL, NULL, NULL, 1)) < 0)
 			goto done;
 	}
+	rs->stats.validation_cached = (unsigned)skip;
+	rs->stats.validation_run = !skip && !opts->skip_pump_check && !opts->skip_examples;
 	if (!opts->no_prefilter && (rc = ward_hsdb_build_all(rs, opts->cache_dir)) < 0)
 		goto done;
 	if (!rs->prefilter) {
@@ -785,6 +926,8 @@ int ward_ruleset_load(ward_ruleset **out, const char *dir, const ward_ruleset_op
 			rs->stats.always_confirm += n;
 		}
 	}
+	if (rs->stats.validation_run && vkey[0])
+		record_store(rs, opts->cache_dir, vkey);
 	*out = rs;
 	rs = NULL;
 done:

@@ -82,6 +82,21 @@ int ward_scan_match1(const ward_pattern *p, int no_jit, const char *subj, size_t
  * none; WARD_LIMIT_HIT on a limit; negative on error (invalid UTF-8...). */
 int ward_scan_rule_matches(const ward_ruleset *rs, const ward_rule *rule, const char *text, size_t len);
 
+/* --- hsdb.c: the cache directory, shared by the Vectorscan databases and
+ * the validated-set records of rules.c. */
+
+/* 1 when `dir` is a directory of this user that nobody else may write
+ * (created 0700 when missing); 0 and the cache is not used. */
+int ward_cache_dir_ok(const char *dir);
+/* Reads one cache file of at most `max` bytes. 0: read (*out is the
+ * caller's); 1: present but not usable: a symlink, not a regular file,
+ * another owner, writable by group or others, larger than max, unreadable
+ * (a rejection); 2: missing. Leaves ward_error clear. */
+int ward_cache_read(char **out, size_t *len, const char *path, size_t max);
+/* Writes `path` atomically: a 0600 temporary in `dir`, fsync, rename. A
+ * failure is silent (the next load redoes the work). */
+void ward_cache_write(const char *dir, const char *path, const void *data, size_t len);
+
 /* --- hsdb.c: Vectorscan databases. Without Vectorscan these are no-ops that
  * leave every pattern to PCRE2. */
 

@@ -24,12 +24,21 @@ typedef struct {
 	int skip_examples;     /* 1: do not run the packs' examples at load */
 	int skip_pump_check;   /* 1: skip the adversarial (pumped input) limit check; `rules check`
 				  runs it, a service may skip it since limits still fail closed */
+	int revalidate;        /* 1: run the examples and the pumped-input check even when
+				  cache_dir holds a record that this exact set passed them
+				  (`rules check`, `rules test`) */
 } ward_ruleset_opts;
 
 /*
  * Loads every *.yaml pack under `dir` (sorted by file name), validates and
  * compiles every rule, runs every rule's examples and the adversarial limit
  * check. Any failure rejects the whole set, naming file, rule and reason.
+ *
+ * With a cache_dir, a set that passed the examples and the adversarial check
+ * in full is recorded there (<rule-set sha>-<validation key>.validated); a
+ * later load of the same bytes under the same PCRE2, ICU and limits skips
+ * those two checks (everything else, and every limit at scan time, stays).
+ * `revalidate` ignores the record.
  */
 int ward_ruleset_load(ward_ruleset **out, const char *dir, const ward_ruleset_opts *opts) WARD_MUST_CHECK;
 void ward_ruleset_free(ward_ruleset *rs);
@@ -48,6 +57,9 @@ typedef struct {
 	unsigned dbs_built;     /* Vectorscan databases compiled by this load */
 	unsigned dbs_cached;    /* ... loaded from a verified cache file */
 	unsigned cache_rejected; /* cache files that were corrupt, truncated or foreign */
+	unsigned validation_run;      /* 1: examples and pumped-input check ran in full at this load */
+	unsigned validation_cached;   /* 1: both skipped on a valid record of this exact set */
+	unsigned validation_rejected; /* records that were corrupt, truncated, foreign or mismatched */
 } ward_ruleset_stats;
 void ward_ruleset_stats_get(const ward_ruleset *rs, ward_ruleset_stats *out);
 
