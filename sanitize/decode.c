@@ -455,21 +455,41 @@ static int do_rot13(dctx *c, const char *t, size_t n, size_t tok, size_t m, int 
 	return keep(c, d, q - p, DECODE_MIN_CHARS, level, tok, q);
 }
 
-/* A token too short for a base64, hex or escape run can still hold a
- * "rot13" marker (an 'r' not preceded by a letter) or a percent run. Counted
- * without branches: this runs on most words of every document. */
+/* A token too short for a base64, hex or escape run (those need
+ * WARD_DECODE_MIN_RUN characters) can still hold a rot13 marker ("rot13",
+ * "rot-13", "rot_13": all contain "13") or a percent run. Both are rare
+ * bytes, so most words are ruled out with two compares per byte. */
 static int short_token_marked(const unsigned char *u, size_t i, size_t j)
 {
-	unsigned pct = 0, rot = 0, prev_alpha = 0;
+	unsigned m = 0;
 
-	for (size_t k = i; k < j; k++) {
-		unsigned alpha = (unsigned)((u[k] | 0x20) - 'a') < 26u;
+	for (size_t k = i; k < j; k++)
+		m |= (u[k] == '%') | ((u[k] == '1') & (k + 1 < j) && u[k + 1] == '3');
+	return m != 0;
+}
 
-		pct += u[k] == '%';
-		rot |= ((u[k] | 0x20) == 'r') & !prev_alpha;
-		prev_alpha = alpha;
+/* The end of the token of printable ASCII (0x21..0x7E) starting at i: eight
+ * bytes at a time, with the usual bit tricks for "some byte below 0x21",
+ * "some byte equal to 0x7F" and "some byte >= 0x80". The lowest flagged byte
+ * is exact for each (borrows only run upwards), so its index is the end. */
+static size_t token_end(const unsigned char *u, size_t i, size_t n)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t x, del, m;
+
+		memcpy(&x, u + i, 8);
+		del = x ^ (0x7F * ones);
+		m = ((x - 0x21 * ones) & ~x & highs) | (x & highs) | ((del - ones) & ~del & highs);
+		if (m != 0)
+			return i + (size_t)(__builtin_ctzll(m) >> 3);
 	}
-	return rot || pct >= PERCENT_MIN;
+#endif
+	while (i < n && (cls[u[i]] & C_TOKEN))
+		i++;
+	return i;
 }
 
 /* One pass over a text: tag runs anywhere, everything else per token of
@@ -499,8 +519,7 @@ static int scan_text(dctx *c, const char *t, size_t n, int level)
 			}
 			continue;
 		}
-		for (j = i; j < n && (cls[u[j]] & C_TOKEN); j++)
-			;
+		j = token_end(u, i, n);
 		/* Most tokens are words shorter than the shortest thing decoded
 		 * here (the marker "rot13"): skip them without looking inside. */
 		if (j - i < SHORTEST_ENCODED || (j - i < WARD_DECODE_MIN_RUN && !short_token_marked(u, i, j))) {
