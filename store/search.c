@@ -658,15 +658,23 @@ static void eb_or_class(expr_builder *e, const sterm *t, size_t nt, int cls)
 /* (c1 AND c2 ...) over the common terms */
 static void eb_and_common(expr_builder *e, const sterm *t, size_t nt)
 {
-	int first = 1;
-	eb_puts(e, "(");
+	size_t order[SEARCH_MAX_TERMS], n = 0;
+
+	/* rarest first: FTS5 advances an AND from its first child, so the
+	 * shortest list leads and the longer ones are only sought into */
 	for (size_t i = 0; i < nt; i++)
 		if (t[i].cls == 1) {
-			if (!first)
-				eb_puts(e, " AND ");
-			eb_term(e, &t[i], (int32_t)i);
-			first = 0;
+			size_t j = n++;
+			for (; j > 0 && t[order[j - 1]].df > t[i].df; j--)
+				order[j] = order[j - 1];
+			order[j] = i;
 		}
+	eb_puts(e, "(");
+	for (size_t k = 0; k < n; k++) {
+		if (k)
+			eb_puts(e, " AND ");
+		eb_term(e, &t[order[k]], (int32_t)order[k]);
+	}
 	eb_puts(e, ")");
 }
 
