@@ -179,7 +179,7 @@ const cli_command cli_cmds_mcp[] = {
 	 "stdio is for a local, trusted agent running as the operator: it sees every\n"
 	 "source unless --label or RAGWARD_MCP_TOKEN narrows it. Remote agents use 'ragward serve' (POST /mcp)\n"
 	 "with a caller token. Every search and fetch appends a trace to\n"
-	 "HOME/traces.jsonl. docs/mcp.md has the details.\n\n"
+	 "the trace sink (HOME/traces.jsonl by default). docs/mcp.md has the details.\n\n"
 	 "  --label L   see only public sources and sources labelled L (repeatable)\n\n"
 	 "Environment: RAGWARD_MCP_TOKEN=TOKEN runs the session as that caller\n"
 	 "('ragward callers add'): it sees only what the caller's labels allow, and\n"
