@@ -59,9 +59,10 @@ typedef struct {
  *  - every chunk: text hash recomputed and compared, statement rebuilt and
  *    its signature checked with the key the chunk names (retired keys too),
  *    on opts->jobs threads, each with its own read-only connection over a
- *    range of chunk ids;
+ *    range of ids (together the ranges cover every id);
  *  - every chunk has its FTS row with the chunk's text, heading path and its
- *    document's title, and every FTS row has its chunk;
+ *    document's title, and every FTS row has its chunk (matched on the same
+ *    threads by merging the id-ordered chunks and FTS rows of each range);
  *  - every document: SHA-256 and length of the kept bytes, its columns
  *    against its "document.ingest" audit event, its chunk count and ordinals,
  *    its state explained by the audit log;
