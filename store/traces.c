@@ -50,6 +50,7 @@
 static struct {
 	pthread_mutex_t mu;
 	int fd; /* -1: none open */
+	pid_t pid; /* the process that opened fd (a forked child opens its own) */
 	char path[WARD_MAX_PATH_LEN + 1];
 	dev_t dev;
 	ino_t ino;
@@ -201,9 +202,13 @@ static int open_locked(const char *path)
 	struct stat sb;
 	int fd, rc, err;
 
-	if (T.fd >= 0 && strcmp(T.path, path) == 0 && lstat(path, &sb) == 0 && sb.st_dev == T.dev && sb.st_ino == T.ino)
+	if (T.fd >= 0 && T.pid == getpid() && strcmp(T.path, path) == 0 && lstat(path, &sb) == 0 &&
+	    sb.st_dev == T.dev && sb.st_ino == T.ino)
 		return 0;
-	/* Another path, or the file was rotated, removed or replaced. */
+	/* Another path, or the file was rotated, removed or replaced, or this
+	 * is a forked child: a descriptor inherited across fork shares its open
+	 * file description, and with it the flock, with the parent, so the lock
+	 * would not keep the two apart and the chain would fork too. */
 	if ((rc = close_locked()) < 0)
 		ward_log(WARD_LOG_ERROR, "%s", ward_error_last()->message);
 	if (strlen(path) >= sizeof(T.path))
@@ -226,6 +231,7 @@ static int open_locked(const char *path)
 		return rc;
 	}
 	T.fd = fd;
+	T.pid = getpid();
 	memcpy(T.path, path, strlen(path) + 1);
 	T.dev = sb.st_dev;
 	T.ino = sb.st_ino;
