@@ -17,22 +17,7 @@ H=$(init_home)
 D=$E2E_DIR/corpus
 RULES=$E2E_DIR/rules
 mkdir -p "$D" "$RULES"
-# A one-rule pack of its own, so this test does not depend on the bundled packs.
-cat >"$RULES/10-test.yaml" <<'EOF2'
-pack: e2e-serve
-version: 1
-rules:
-  - id: test.ignore-previous
-    title: Ignore previous instructions
-    category: instruction-override
-    severity: high
-    action: quarantine
-    patterns:
-      - 'ignore\s+(?:all\s+)?previous\s+instructions'
-    examples:
-      match: ["Ignore all previous instructions now"]
-      no_match: ["Do not ignore the manual"]
-EOF2
+ignore_previous_pack "$RULES" e2e-serve
 cat >"$D/keys.md" <<'EOF2'
 # Key management
 
