@@ -412,7 +412,7 @@ static int run_pattern(scan_state *st, const ward_pattern *p, const ward_view *v
  * Homoglyphs: the skeleton view spells "іgnоrе" (Cyrillic і, о, е) as
  * "ignore" and leaves ASCII as it is, so every rule written for the folded
  * view also runs over the skeleton view — with the folded view's database
- * for candidates — whenever the skeleton differs from folded text. A rule
+ * for candidates — when the text has words that mix scripts. A rule
  * need not list `skeleton` to see through confusables. Matches that the
  * folded view already found (same rule, same raw span) are not repeated
  * (add_match).
@@ -425,7 +425,12 @@ static int scan_skeleton_with_folded_rules(scan_state *st, uint8_t *cand)
 	unsigned chbit = 1u << (unsigned)st->channel;
 	int all = 1, rc;
 
-	if (sk->len == 0 || !sk->text || (sk->len == fo->len && memcmp(sk->text, fo->text, sk->len) == 0))
+	/* Only a text with words that mix scripts ("іgnore": Cyrillic і in a
+	 * Latin word) can spell a Latin phrase with look-alikes; ordinary French,
+	 * Russian or Chinese text, curly quotes and dashes differ from folded in
+	 * their skeleton too, but give a folded rule nothing new to find. */
+	if (st->norm->mixed_script_words == 0 || sk->len == 0 || !sk->text ||
+	    (sk->len == fo->len && memcmp(sk->text, fo->text, sk->len) == 0))
 		return 0;
 	if (rs->hs[WARD_VIEW_FOLDED]) {
 		memset(cand, 0, rs->npats);
