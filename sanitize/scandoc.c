@@ -243,12 +243,16 @@ int ward_scan_document(const ward_ruleset *rs, const ward_extracted *x, ward_fin
 			goto done;
 	}
 	/* Link and image URLs are not in the visible text, yet a model may render
-	 * them: scan each in Markdown form, where exfiltration rules look. */
+	 * them: scan each in Markdown form, where exfiltration rules look. A
+	 * link's text is visible and was scanned as such: it is left out here, so
+	 * that the stricter rules of hidden channels do not judge what a reader
+	 * sees ("Can you help?" in a FAQ's table of contents). An image's alt
+	 * text is not visible and stays. */
 	for (size_t i = 0; i < x->nlinks; i++) {
 		const ward_link *l = &x->links[i];
 		ward_buf_reset(&link);
-		if ((rc = ward_buf_printf(&link, "%s[%s](%s)", l->is_image ? "!" : "", l->text ? l->text : "",
-					  l->url ? l->url : "")) < 0) {
+		if ((rc = ward_buf_printf(&link, "%s[%s](%s)", l->is_image ? "!" : "",
+					  l->is_image && l->text ? l->text : "", l->url ? l->url : "")) < 0) {
 			if (rc != WARD_ETOOBIG)
 				goto done; /* out of memory: never a silent skip */
 			continue; /* an over-long link is cut by the extractor's caps; skip it here */
