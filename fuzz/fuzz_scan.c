@@ -8,7 +8,9 @@
 
 #include "fuzz_common.h"
 #include "core/limits.h"
+#include "ragward/extract.h"
 #include "ragward/scan.h"
+#include "ragward/scandoc.h"
 
 #define FUZZ_MAX_INPUT (64 * 1024)
 
@@ -94,6 +96,40 @@ static void dump(const char *what, const ward_findings *f)
 			f->items[i].start, f->items[i].end, f->items[i].excerpt);
 }
 
+/* The whole-document path too (ward_scan_document): the same bytes as a
+ * Markdown document, so links, comments, reference definitions and decoded
+ * runs (rescanned as text) all take part; both engines agree and every
+ * offset stays inside the document. */
+static void scan_as_document(const char *text, size_t len)
+{
+	ward_extracted *x = NULL;
+	ward_findings f1, f2;
+	int r1, r2;
+
+	if (ward_extract(&x, text, len, WARD_TYPE_MARKDOWN) != 0) {
+		ward_error_clear();
+		return;
+	}
+	ward_findings_init(&f1);
+	ward_findings_init(&f2);
+	r1 = ward_scan_document(rs_pre, x, &f1);
+	r2 = ward_scan_document(rs_pcre, x, &f2);
+	FUZZ_CHECK(r1 == r2);
+	if (r1 == 0) {
+		if (!same(&f1, &f2)) {
+			dump("document, prefilter", &f1);
+			dump("document, pcre2-only", &f2);
+			FUZZ_CHECK(!"the prefilter and PCRE2-only document scans disagree");
+		}
+		for (size_t i = 0; i < f1.n; i++)
+			FUZZ_CHECK(f1.items[i].start <= f1.items[i].end && f1.items[i].end <= len);
+	}
+	ward_error_clear();
+	ward_findings_dispose(&f1);
+	ward_findings_dispose(&f2);
+	ward_extracted_free(x);
+}
+
 /* Loading (seconds the first time: Vectorscan compiles) happens before the
  * first input, outside libFuzzer's per-input timeout. */
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -143,5 +179,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	ward_findings_dispose(&f1);
 	ward_findings_dispose(&f2);
+	scan_as_document(text, len);
 	return 0;
 }
