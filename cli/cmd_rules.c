@@ -60,6 +60,7 @@ static int cmd_check(cli_ctx *ctx, int argc, char **argv)
 		return rc;
 	memset(&opts, 0, sizeof(opts));
 	opts.revalidate = 1; /* every check, whatever a cache says */
+	opts.cache_dir = cli_cache_dir(ctx); /* compiled databases only: verified when loaded */
 	if (ward_ruleset_load(&rs, dir, &opts) < 0)
 		return rules_fail(ctx, dir);
 	ward_ruleset_stats_get(rs, &st);
@@ -97,6 +98,7 @@ static int cmd_test(cli_ctx *ctx, int argc, char **argv)
 		return rc;
 	memset(&opts, 0, sizeof(opts));
 	opts.revalidate = 1;    /* the pumped-input check, whatever a cache says */
+	opts.cache_dir = cli_cache_dir(ctx);
 	opts.skip_examples = 1; /* run below, listing every failure */
 	if (ward_ruleset_load(&rs, dir, &opts) < 0)
 		return rules_fail(ctx, dir);
