@@ -11,6 +11,7 @@
 #define RAGWARD_CLI_H
 
 #include <jansson.h>
+#include "ragward/scan.h"
 #include "ragward/store.h"
 
 /* Exit codes, defined once. */
@@ -82,6 +83,12 @@ const char *cli_rules_dir(const char *given);
  * else $XDG_CACHE_HOME/ragward or ~/.cache/ragward (created 0700). NULL when
  * none can be made: then nothing is cached. */
 const char *cli_cache_dir(const cli_ctx *ctx);
+
+/* Loads the rule packs (dir_opt as for cli_rules_dir) with the cache, and
+ * records a rule-set hash not seen before in the audit log (rules.load), as
+ * ingest and rescan both do before judging documents. Returns < 0 with the
+ * error set. */
+int cli_load_rules_audited(cli_ctx *ctx, const char *dir_opt, const ward_actor *who, ward_ruleset **rs);
 
 /* The command groups (cli/cmd_*.c). */
 extern const cli_command cli_cmds_init[];

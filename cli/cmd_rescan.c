@@ -31,27 +31,6 @@ static void progress_draw(void *ctx, size_t done, size_t total, const ward_resca
 	ward_free(shown);
 }
 
-/* Loads the rule packs and records a new rule-set hash in the audit log
- * (rules.load), as ingest does. */
-static int load_rules(cli_ctx *ctx, const char *dir_opt, const ward_actor *who, ward_ruleset **rs)
-{
-	ward_ruleset_opts ro;
-	const char *dir = cli_rules_dir(dir_opt);
-	int changed = 0;
-
-	memset(&ro, 0, sizeof(ro));
-	ro.cache_dir = cli_cache_dir(ctx);
-	if (ward_ruleset_load(rs, dir, &ro) < 0)
-		return -1;
-	if (ward_store_note_ruleset(ctx->store, who, ward_ruleset_sha256(*rs), ward_ruleset_count(*rs), dir, &changed) <
-	    0)
-		return -1;
-	if (changed)
-		cli_say("rule set %s (%zu rules from '%s') recorded in the audit log", ward_ruleset_sha256(*rs),
-			ward_ruleset_count(*rs), dir);
-	return 0;
-}
-
 static json_t *side_json(const char *verdict, const char *state, const char *ruleset)
 {
 	if (!verdict || !state)
@@ -111,7 +90,7 @@ static int cmd_rescan(cli_ctx *ctx, int argc, char **argv)
 		rc = cli_fail(ctx);
 		goto done;
 	}
-	if (load_rules(ctx, rules_dir, &who, &rs) < 0) {
+	if (cli_load_rules_audited(ctx, rules_dir, &who, &rs) < 0) {
 		rc = cli_fail(ctx);
 		goto done;
 	}

@@ -16,6 +16,7 @@
 #include <sqlite3.h>
 
 #include "ragward/alloc.h"
+#include "ragward/documents.h"
 #include "ragward/log.h"
 #include "ragward/scan.h"
 #include "ragward/store.h"
@@ -196,6 +197,25 @@ const char *cli_cache_dir(const cli_ctx *ctx)
 	else
 		return NULL;
 	return mkdir_private(dir) == 0 ? dir : NULL;
+}
+
+int cli_load_rules_audited(cli_ctx *ctx, const char *dir_opt, const ward_actor *who, ward_ruleset **rs)
+{
+	ward_ruleset_opts ro;
+	const char *dir = cli_rules_dir(dir_opt);
+	int changed = 0;
+
+	memset(&ro, 0, sizeof(ro));
+	ro.cache_dir = cli_cache_dir(ctx);
+	if (ward_ruleset_load(rs, dir, &ro) < 0)
+		return -1;
+	if (ward_store_note_ruleset(ctx->store, who, ward_ruleset_sha256(*rs), ward_ruleset_count(*rs), dir, &changed) <
+	    0)
+		return -1;
+	if (changed)
+		cli_say("rule set %s (%zu rules from '%s') recorded in the audit log", ward_ruleset_sha256(*rs),
+			ward_ruleset_count(*rs), dir);
+	return 0;
 }
 
 static void log_to_stderr(void *ctx, ward_log_level level, const char *msg)
