@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +54,48 @@ int ward_db_prepare(ward_store *s, sqlite3_stmt **st, const char *sql)
 		return ward_db_fail(s, "preparing statement");
 	}
 	return 0;
+}
+
+int ward_db_prepare_cached(ward_store *s, sqlite3_stmt **st, const char *sql)
+{
+	size_t n = sizeof(s->stmt_cache) / sizeof(s->stmt_cache[0]), free_slot = n;
+
+	*st = NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (s->stmt_cache[i].sql == sql) {
+			if (s->stmt_cache[i].busy)
+				return ward_db_prepare(s, st, sql);
+			s->stmt_cache[i].busy = 1;
+			*st = s->stmt_cache[i].st;
+			return 0;
+		}
+		if (!s->stmt_cache[i].sql && free_slot == n)
+			free_slot = i;
+	}
+	if (free_slot == n)
+		return ward_db_prepare(s, st, sql);
+	if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK) {
+		*st = NULL;
+		return ward_db_fail(s, "preparing statement");
+	}
+	s->stmt_cache[free_slot].sql = sql;
+	s->stmt_cache[free_slot].st = *st;
+	s->stmt_cache[free_slot].busy = 1;
+	return 0;
+}
+
+void ward_db_release(ward_store *s, sqlite3_stmt *st)
+{
+	if (!st)
+		return;
+	for (size_t i = 0; i < sizeof(s->stmt_cache) / sizeof(s->stmt_cache[0]); i++)
+		if (s->stmt_cache[i].st == st) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			s->stmt_cache[i].busy = 0;
+			return;
+		}
+	sqlite3_finalize(st);
 }
 
 int ward_db_col_dup(char **out, sqlite3_stmt *st, int col)
@@ -200,14 +243,34 @@ static int store_alloc(ward_store **out, const char *home, int flags)
 	return 0;
 }
 
+/*
+ * SQLite's process-wide settings, once, before its first use in the process:
+ * no memory statistics (they take a global mutex on every allocation and
+ * nothing here reads them). Best effort: when something else in the process
+ * initialised SQLite first, sqlite3_config refuses and the default stays.
+ */
+static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
+
+static void sqlite_configure(void)
+{
+	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
+/*
+ * A handle is used by one thread at a time (the server keeps a pool of
+ * handles, verify and ingest workers open their own), so the connection
+ * needs no mutex of its own: SQLITE_OPEN_NOMUTEX. Every FTS5 page read and
+ * every sqlite3_* call otherwise locks and unlocks one.
+ */
 static int connect_db(ward_store *s, int open_flags)
 {
 	char *path = NULL;
 	int rc;
 
+	(void)pthread_once(&sqlite_once, sqlite_configure);
 	if ((rc = path_join(&path, s->home, "store.db")) < 0)
 		return rc;
-	if (sqlite3_open_v2(path, &s->db, open_flags | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_FULLMUTEX, NULL) !=
+	if (sqlite3_open_v2(path, &s->db, open_flags | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX, NULL) !=
 	    SQLITE_OK) {
 		rc = ward_error_set(s->db && sqlite3_errcode(s->db) == SQLITE_NOMEM ? WARD_ENOMEM : WARD_EIO,
 				    "cannot open store '%s': %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
@@ -319,6 +382,8 @@ void ward_store_close(ward_store *s)
 	if (s->in_tx)
 		ward_store_rollback(s);
 	ward_store_flush_anchor(s);
+	for (size_t i = 0; i < sizeof(s->stmt_cache) / sizeof(s->stmt_cache[0]); i++)
+		sqlite3_finalize(s->stmt_cache[i].st);
 	sqlite3_close_v2(s->db);
 	ward_key_free(s->signer);
 	ward_free(s->home);

@@ -31,6 +31,14 @@ struct ward_store {
 	int commit_uncertain;
 	int defer_anchor;   /* batch runs: refresh HOME/anchor.checkpoint once, at flush/close */
 	int anchor_pending; /* a commit sealed a checkpoint the anchor does not show yet */
+	/* Statements of the retrieval path kept prepared (ward_db_prepare_cached),
+	 * keyed by the address of their static SQL text. */
+	struct {
+		const char *sql;
+		sqlite3_stmt *st;
+		int busy;
+	} stmt_cache[12];
+	int scorer_registered; /* store/search.c's FTS5 function, per connection */
 };
 
 /* Records the SQLite error of `s` as WARD_EDB (WARD_EBUSY for lock timeouts),
@@ -39,6 +47,17 @@ int ward_db_fail(ward_store *s, const char *what);
 
 int ward_db_exec(ward_store *s, const char *sql) WARD_MUST_CHECK;
 int ward_db_prepare(ward_store *s, sqlite3_stmt **st, const char *sql) WARD_MUST_CHECK;
+
+/*
+ * The same for a hot path: the statement stays prepared on the connection
+ * between calls. `sql` must be a string with static storage (the cache is
+ * keyed by its address). Give the statement back with ward_db_release, on
+ * every path: that resets it (ending its read transaction) and clears its
+ * bindings. A statement already out (a nested use) or a full cache gets a
+ * fresh one, which ward_db_release finalizes.
+ */
+int ward_db_prepare_cached(ward_store *s, sqlite3_stmt **st, const char *sql) WARD_MUST_CHECK;
+void ward_db_release(ward_store *s, sqlite3_stmt *st);
 
 /* Copies a text column (NULL stays NULL). WARD_ENOMEM on failure. */
 int ward_db_col_dup(char **out, sqlite3_stmt *st, int col) WARD_MUST_CHECK;

@@ -207,6 +207,9 @@ done:
 	return rc;
 }
 
+/* Read once per retrieval (the chunks' key): kept prepared. */
+static const char public_key_sql[] = "SELECT public_key FROM keys WHERE key_id = ?1";
+
 int ward_keys_public(ward_store *s, const char *key_id, ward_key **out)
 {
 	sqlite3_stmt *st = NULL;
@@ -214,7 +217,7 @@ int ward_keys_public(ward_store *s, const char *key_id, ward_key **out)
 	int rc;
 
 	*out = NULL;
-	if ((rc = ward_db_prepare(s, &st, "SELECT public_key FROM keys WHERE key_id = ?1")) < 0)
+	if ((rc = ward_db_prepare_cached(s, &st, public_key_sql)) < 0)
 		return rc;
 	ward_db_bind_text(st, 1, key_id);
 	if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_bytes(st, 0) != WARD_ED25519_PUB_LEN) {
@@ -229,7 +232,7 @@ int ward_keys_public(ward_store *s, const char *key_id, ward_key **out)
 	if (strcmp(got, key_id) != 0)
 		rc = ward_error_set(WARD_EVERIFY, "key row '%s' does not match its public key", key_id);
 done:
-	sqlite3_finalize(st);
+	ward_db_release(s, st);
 	if (rc < 0) {
 		ward_key_free(*out);
 		*out = NULL;

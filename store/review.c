@@ -330,6 +330,10 @@ void ward_doc_findings_free(ward_doc_finding *f, size_t n)
 	ward_free(f);
 }
 
+/* Read for every document a retrieval returns: kept prepared. */
+static const char findings_sql[] = "SELECT rule_id, category, severity, channel, view, start_offset, end_offset,"
+                                   " excerpt FROM findings WHERE document_id = ?1 ORDER BY start_offset, id";
+
 int ward_documents_findings(ward_store *s, int64_t id, ward_doc_finding **out, size_t *n)
 {
 	sqlite3_stmt *st = NULL;
@@ -339,9 +343,7 @@ int ward_documents_findings(ward_store *s, int64_t id, ward_doc_finding **out, s
 
 	*out = NULL;
 	*n = 0;
-	if ((rc = ward_db_prepare(s, &st,
-				  "SELECT rule_id, category, severity, channel, view, start_offset, end_offset, excerpt"
-				  " FROM findings WHERE document_id = ?1 ORDER BY start_offset, id")) < 0)
+	if ((rc = ward_db_prepare_cached(s, &st, findings_sql)) < 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -364,7 +366,7 @@ int ward_documents_findings(ward_store *s, int64_t id, ward_doc_finding **out, s
 	}
 	rc = rc == SQLITE_DONE ? 0 : ward_db_fail(s, "reading findings");
 done:
-	sqlite3_finalize(st);
+	ward_db_release(s, st);
 	if (rc < 0) {
 		ward_doc_findings_free(v, count);
 		return rc;

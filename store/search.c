@@ -303,73 +303,6 @@ void ward_search_stats_get(ward_search_stats *out)
 	out->df_lookups = atomic_load(&st_df_misses);
 }
 
-/*
- * The scan's per-row function. It does not score: it returns what the score
- * needs except the row's length, whose lookup (the %_docsize table behind
- * xColumnSize, a b-tree probe per row) was most of the cost of scoring every
- * candidate. The caller computes an upper bound from the returned values (a
- * row has at least as many tokens as hits) and looks the length up only for
- * rows whose bound can still reach the results (select_next).
- *
- * A term's frequency is bm25()'s: hits weighted by column (3, 2, 1); the
- * expression may repeat a term in several groups, and a term's frequency is
- * the largest over its phrases. Argument: uint32 nterms, uint32 nphrases,
- * int32 term_of[nphrases]. Result: double avgdl, double hits, double
- * tf[nterms].
- */
-static void ward_bm25_fn(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_context *ctx, int nval,
-                         sqlite3_value **val)
-{
-	static const double weight[3] = {3.0, 2.0, 1.0};
-	double out[2 + SEARCH_MAX_TERMS], pf;
-	int tc[SEARCH_MAX_TERMS], pc;
-	const unsigned char *blob;
-	uint32_t nt, np;
-	int32_t term_of;
-	sqlite3_int64 nrow = 0, ntok = 0;
-	int bn;
-
-	if (nval != 1 || !(blob = sqlite3_value_blob(val[0])) || (bn = sqlite3_value_bytes(val[0])) < 8)
-		goto bad;
-	memcpy(&nt, blob, 4);
-	memcpy(&np, blob + 4, 4);
-	if (nt == 0 || nt > SEARCH_MAX_TERMS || np > SEARCH_MAX_PHRASES || (int)np != api->xPhraseCount(fts) ||
-	    (size_t)bn != 8 + (size_t)np * 4)
-		goto bad;
-	memset(out, 0, (2 + nt) * sizeof(double));
-	memset(tc, 0, nt * sizeof(int));
-	/* the phrase iterators read the position lists in place (xInst would
-	 * build and merge an array of every hit first) */
-	for (uint32_t p = 0; p < np; p++) {
-		Fts5PhraseIter it;
-		int ic = -1, io = 0;
-
-		memcpy(&term_of, blob + 8 + p * 4, 4);
-		if (term_of < 0 || (uint32_t)term_of >= nt)
-			goto bad;
-		if (api->xPhraseFirst(fts, (int)p, &it, &ic, &io) != SQLITE_OK)
-			goto bad;
-		for (pf = 0, pc = 0; ic >= 0; api->xPhraseNext(fts, &it, &ic, &io)) {
-			pf += ic < 3 ? weight[ic] : 1.0;
-			pc++;
-		}
-		if (pf > out[2 + term_of])
-			out[2 + term_of] = pf;
-		if (pc > tc[term_of])
-			tc[term_of] = pc;
-	}
-	/* both are read once per statement by FTS5 and kept */
-	if (api->xRowCount(fts, &nrow) != SQLITE_OK || api->xColumnTotalSize(fts, -1, &ntok) != SQLITE_OK)
-		goto bad;
-	out[0] = nrow > 0 ? (double)ntok / (double)nrow : 1.0;
-	for (uint32_t t = 0; t < nt; t++)
-		out[1] += tc[t];
-	sqlite3_result_blob(ctx, out, (int)((2 + nt) * sizeof(double)), SQLITE_TRANSIENT);
-	return;
-bad:
-	sqlite3_result_error(ctx, "ward_bm25: bad arguments", -1);
-}
-
 /* bm25(chunks_fts, 3, 2, 1) of a row of `dl` tokens (k1 1.2, b 0.75), as
  * FTS5 computes it (positive here: FTS5 returns its negation). */
 static double bm25_score(const double *idf, const double *tf, size_t nt, double dl, double avgdl)
@@ -381,6 +314,133 @@ static double bm25_score(const double *idf, const double *tf, size_t nt, double 
 		if (tf[t] > 0)
 			score += idf[t] * ((tf[t] * (k1 + 1.0)) / (tf[t] + k1 * (1 - b + b * dl / avgdl)));
 	return score;
+}
+
+typedef struct {
+	double ub, score;
+	int64_t id;
+	size_t slot; /* its term frequencies: pool + slot * nt */
+} cand;
+
+/* Bound order: highest first, then lowest id. 1 when a goes first. */
+static int above(const cand *a, const cand *b)
+{
+	return a->ub > b->ub || (a->ub == b->ub && a->id < b->id);
+}
+
+/* Result order (bm25() ascending, i.e. score descending, then id): 1 when
+ * a goes first. */
+static int before(const cand *a, const cand *b)
+{
+	return a->score > b->score || (a->score == b->score && a->id < b->id);
+}
+
+typedef struct {
+	cand *v;       /* rows not scored exactly yet: a heap in bound order */
+	double *pool;  /* the scanned rows' term frequencies, nt per row */
+	size_t n, alloc; /* rows in v; room in v and pool */
+	cand *heap;    /* scored rows not yet returned, best on top */
+	size_t nheap;
+	double avgdl;
+	int have_avgdl, oom;
+	const double *idf;
+	size_t nt;
+	const int32_t *term_of; /* the term of each phrase of the expression */
+	uint32_t np;
+	sqlite3_blob *size_blob; /* a row's length */
+} scan;
+
+static void scan_dispose(scan *c)
+{
+	sqlite3_blob_close(c->size_blob);
+	ward_free(c->v);
+	ward_free(c->pool);
+	ward_free(c->heap);
+	memset(c, 0, sizeof(*c));
+}
+
+/*
+ * The scan's per-row function, ward_bm25(chunks_fts, ?) with the scan (a
+ * pointer bound with sqlite3_bind_pointer, type "ward_scan": SQL text cannot
+ * make one). It does not score: it appends the row's id and term
+ * frequencies to the scan, with an upper bound of its score, and returns
+ * NULL. The row's length, which the score needs, is not read here: its
+ * lookup (the %_docsize table behind xColumnSize, a b-tree probe per row)
+ * was most of the cost of scoring every candidate. A row has at least as
+ * many tokens as hits, which gives the bound, and select_next looks the
+ * length up only for rows whose bound can still reach the results.
+ *
+ * A term's frequency is bm25()'s: hits weighted by column (3, 2, 1); the
+ * expression may repeat a term in several groups, and a term's frequency is
+ * the largest over its phrases.
+ */
+static void ward_bm25_fn(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_context *ctx, int nval,
+                         sqlite3_value **val)
+{
+	static const double weight[3] = {3.0, 2.0, 1.0};
+	scan *c;
+	double *tf, hits = 0;
+	int tc[SEARCH_MAX_TERMS];
+	cand *x;
+
+	if (nval != 1 || !(c = sqlite3_value_pointer(val[0], "ward_scan")) || c->nt == 0 ||
+	    c->nt > SEARCH_MAX_TERMS || (int)c->np != api->xPhraseCount(fts))
+		goto bad;
+	if (c->n == c->alloc) {
+		size_t na = c->alloc ? c->alloc * 2 : 256;
+		cand *nv = ward_realloc(c->v, na * sizeof(*nv));
+		double *npool = nv ? ward_realloc(c->pool, na * c->nt * sizeof(double)) : NULL;
+		if (nv)
+			c->v = nv;
+		if (!npool) {
+			c->oom = 1;
+			sqlite3_result_error_nomem(ctx);
+			return;
+		}
+		c->pool = npool;
+		c->alloc = na;
+	}
+	if (!c->have_avgdl) { /* FTS5 reads both once per statement */
+		sqlite3_int64 nrow = 0, ntok = 0;
+		if (api->xRowCount(fts, &nrow) != SQLITE_OK || api->xColumnTotalSize(fts, -1, &ntok) != SQLITE_OK)
+			goto bad;
+		c->avgdl = nrow > 0 ? (double)ntok / (double)nrow : 1.0;
+		c->have_avgdl = 1;
+	}
+	tf = c->pool + c->n * c->nt;
+	memset(tf, 0, c->nt * sizeof(double));
+	memset(tc, 0, c->nt * sizeof(int));
+	/* the phrase iterators read the position lists in place (xInst would
+	 * build and merge an array of every hit first) */
+	for (uint32_t p = 0; p < c->np; p++) {
+		Fts5PhraseIter it;
+		int ic = -1, io = 0, pc = 0;
+		int32_t t = c->term_of[p];
+		double pf = 0;
+
+		if (t < 0 || (size_t)t >= c->nt || api->xPhraseFirst(fts, (int)p, &it, &ic, &io) != SQLITE_OK)
+			goto bad;
+		for (; ic >= 0; api->xPhraseNext(fts, &it, &ic, &io)) {
+			pf += ic < 3 ? weight[ic] : 1.0;
+			pc++;
+		}
+		if (pf > tf[t])
+			tf[t] = pf;
+		if (pc > tc[t])
+			tc[t] = pc;
+	}
+	for (size_t t = 0; t < c->nt; t++)
+		hits += tc[t];
+	x = &c->v[c->n];
+	x->id = api->xRowid(fts);
+	x->score = 0;
+	x->slot = c->n;
+	x->ub = bm25_score(c->idf, tf, c->nt, hits, c->avgdl) * (1 + 1e-12);
+	c->n++;
+	sqlite3_result_null(ctx);
+	return;
+bad:
+	sqlite3_result_error(ctx, "ward_bm25: bad arguments", -1);
 }
 
 static int register_scorer(sqlite3 *db)
@@ -409,17 +469,18 @@ static int prepare_scored(ward_store *s, sqlite3_stmt **st, const char *sql)
 {
 	char pragma[64];
 
-	if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) == SQLITE_OK)
-		return 0;
 	*st = NULL;
-	if (register_scorer(s->db) < 0)
-		return ward_db_fail(s, "registering the ranking function");
-	if (sizeof(void *) >= 8 && sqlite3_db_readonly(s->db, "main") == 1) {
-		/* best effort: a build without mmap keeps reading */
-		snprintf(pragma, sizeof(pragma), "PRAGMA mmap_size = %lld", (long long)SEARCH_MMAP_BYTES);
-		(void)sqlite3_exec(s->db, pragma, NULL, NULL, NULL);
+	if (!s->scorer_registered) {
+		if (register_scorer(s->db) < 0)
+			return ward_db_fail(s, "registering the ranking function");
+		s->scorer_registered = 1;
+		if (sizeof(void *) >= 8 && sqlite3_db_readonly(s->db, "main") == 1) {
+			/* best effort: a build without mmap keeps reading */
+			snprintf(pragma, sizeof(pragma), "PRAGMA mmap_size = %lld", (long long)SEARCH_MMAP_BYTES);
+			(void)sqlite3_exec(s->db, pragma, NULL, NULL, NULL);
+		}
 	}
-	return ward_db_prepare(s, st, sql);
+	return ward_db_prepare_cached(s, st, sql);
 }
 
 /* ---- document frequencies ---------------------------------------------------- */
@@ -506,6 +567,8 @@ static void df_put(const uint8_t gen[WARD_SHA256_LEN], const char *term, int64_t
 
 /* The index's row count and the cache generation from the FTS5 totals record
  * (id 1 of the %_data table: varint row count, then token totals). */
+static const char totals_sql[] = "SELECT block FROM chunks_fts_data WHERE id = 1";
+
 static int index_totals(ward_store *s, int64_t *nrow, uint8_t gen[WARD_SHA256_LEN])
 {
 	sqlite3_stmt *st = NULL;
@@ -513,7 +576,7 @@ static int index_totals(ward_store *s, int64_t *nrow, uint8_t gen[WARD_SHA256_LE
 
 	*nrow = 0;
 	memset(gen, 0, WARD_SHA256_LEN);
-	if ((rc = ward_db_prepare(s, &st, "SELECT block FROM chunks_fts_data WHERE id = 1")) < 0)
+	if ((rc = ward_db_prepare_cached(s, &st, totals_sql)) < 0)
 		return rc;
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const uint8_t *p = sqlite3_column_blob(st, 0);
@@ -540,7 +603,7 @@ static int index_totals(ward_store *s, int64_t *nrow, uint8_t gen[WARD_SHA256_LE
 	} else {
 		rc = rc == SQLITE_DONE ? 0 : ward_db_fail(s, "reading the index totals");
 	}
-	sqlite3_finalize(st);
+	ward_db_release(s, st);
 	return rc;
 }
 
@@ -721,47 +784,27 @@ static void build_expr(expr_builder *e, const sterm *t, size_t nt, size_t nrare,
 	}
 }
 
-typedef struct {
-	double ub, score;
-	int64_t id;
-	const double *tf;
-} cand;
+static const char scan_sql[] = "SELECT ward_bm25(chunks_fts, ?2) FROM chunks_fts WHERE chunks_fts MATCH ?1 LIMIT ?3";
 
-/* Bound order: highest first, then lowest id. */
-static int cmp_ub(const void *a, const void *b)
+/* Bound order on the unscored rows: v is a heap whose top is the row with
+ * the highest bound (ties: lowest id), popped one at a time; most rows are
+ * never popped, so this beats sorting them all. */
+static void ub_sift_down(cand *v, size_t n, size_t i)
 {
-	const cand *x = a, *y = b;
-	if (x->ub != y->ub)
-		return x->ub > y->ub ? -1 : 1;
-	return x->id < y->id ? -1 : x->id > y->id;
-}
+	cand x = v[i];
 
-/* Result order (bm25() ascending, i.e. score descending, then id): 1 when
- * a goes first. */
-static int before(const cand *a, const cand *b)
-{
-	return a->score > b->score || (a->score == b->score && a->id < b->id);
-}
-
-typedef struct {
-	cand *v;       /* the scanned rows, in bound order */
-	double *pool;  /* their term frequencies, nt per row */
-	size_t n, next;/* next: the first row not scored exactly */
-	cand *heap;    /* scored rows not yet returned, best on top */
-	size_t nheap;
-	double avgdl;
-	const double *idf;
-	size_t nt;
-	sqlite3_blob *size_blob; /* a row's length */
-} scan;
-
-static void scan_dispose(scan *c)
-{
-	sqlite3_blob_close(c->size_blob);
-	ward_free(c->v);
-	ward_free(c->pool);
-	ward_free(c->heap);
-	memset(c, 0, sizeof(*c));
+	for (;;) {
+		size_t k = 2 * i + 1;
+		if (k >= n)
+			break;
+		if (k + 1 < n && above(&v[k + 1], &v[k]))
+			k++;
+		if (!above(&v[k], &x))
+			break;
+		v[i] = v[k];
+		i = k;
+	}
+	v[i] = x;
 }
 
 /* Phase 1: reads at most `cap` rows of the expression (in rowid order) with
@@ -770,74 +813,36 @@ static int scan_candidates(ward_store *s, const expr_builder *e, const double *i
                            int *capped)
 {
 	sqlite3_stmt *st = NULL;
-	size_t blen = 8 + e->np * 4, alloc = 0;
-	uint8_t *blob = NULL;
-	uint32_t nt32 = (uint32_t)nt, np32 = e->np;
 	int rc;
 
 	*capped = 0;
 	c->idf = idf;
 	c->nt = nt;
 	c->avgdl = 1.0;
-	if (!(blob = ward_malloc(blen)))
-		return ward_error_set(WARD_ENOMEM, "out of memory");
-	memcpy(blob, &nt32, 4);
-	memcpy(blob + 4, &np32, 4);
-	memcpy(blob + 8, e->term_of, e->np * 4);
-	if ((rc = prepare_scored(s, &st,
-	                         "SELECT rowid, ward_bm25(chunks_fts, ?2) FROM chunks_fts"
-	                         " WHERE chunks_fts MATCH ?1 LIMIT ?3")) < 0)
-		goto done;
+	c->term_of = e->term_of;
+	c->np = e->np;
+	if ((rc = prepare_scored(s, &st, scan_sql)) < 0)
+		return rc;
 	sqlite3_bind_text(st, 1, e->expr.ptr ? e->expr.ptr : "", (int)e->expr.len, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 2, blob, (int)blen, SQLITE_STATIC);
+	sqlite3_bind_pointer(st, 2, c, "ward_scan", NULL);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)cap);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const double *r = sqlite3_column_blob(st, 1);
-		double *tf;
-
-		if (!r || (size_t)sqlite3_column_bytes(st, 1) != (2 + nt) * sizeof(double)) {
-			rc = ward_error_set(WARD_EDB, "scoring candidates: bad row statistics");
-			goto done;
-		}
-		if (c->n == alloc) {
-			size_t na = alloc ? alloc * 2 : 256;
-			cand *nv = ward_realloc(c->v, na * sizeof(*nv));
-			double *np = nv ? ward_realloc(c->pool, na * nt * sizeof(double)) : NULL;
-			if (nv)
-				c->v = nv;
-			if (!np) {
-				rc = ward_error_set(WARD_ENOMEM, "out of memory");
-				goto done;
-			}
-			c->pool = np;
-			alloc = na;
-		}
-		tf = c->pool + c->n * nt;
-		memcpy(&c->avgdl, r, sizeof(double));
-		memcpy(tf, r + 2, nt * sizeof(double));
-		c->v[c->n].id = sqlite3_column_int64(st, 0);
-		c->v[c->n].score = 0;
-		/* the row has at least as many tokens as hits: an upper bound */
-		memcpy(&c->v[c->n].ub, r + 1, sizeof(double));
-		c->v[c->n].ub = bm25_score(idf, tf, nt, c->v[c->n].ub, c->avgdl) * (1 + 1e-12);
-		c->n++;
-	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		;
 	if (rc != SQLITE_DONE) {
-		rc = ward_db_fail(s, "scoring candidates");
+		rc = c->oom ? ward_error_set(WARD_ENOMEM, "out of memory") : ward_db_fail(s, "scoring candidates");
 		goto done;
 	}
 	rc = 0;
 	*capped = c->n >= cap;
-	for (size_t i = 0; i < c->n; i++) /* the pool moved while it grew */
-		c->v[i].tf = c->pool + i * nt;
-	qsort(c->v, c->n, sizeof(*c->v), cmp_ub);
+	for (size_t i = c->n / 2; i-- > 0;)
+		ub_sift_down(c->v, c->n, i);
 	if (c->n && !(c->heap = ward_malloc(c->n * sizeof(*c->heap))))
 		rc = ward_error_set(WARD_ENOMEM, "out of memory");
 done:
-	sqlite3_finalize(st);
-	ward_free(blob);
+	ward_db_release(s, st); /* the scan's pointer goes with the bindings */
 	return rc;
 }
+
 /*
  * A row's length in tokens, all columns (what xColumnSize(-1) reads): the
  * %_docsize record, one varint per column. Read through an incremental-blob
@@ -926,13 +931,15 @@ static int select_next(ward_store *s, scan *c, cand *out, int *found)
 	int rc;
 
 	*found = 0;
-	while (c->next < c->n && (c->nheap == 0 || !(c->heap[0].score > c->v[c->next].ub))) {
-		cand x = c->v[c->next++];
+	while (c->n > 0 && (c->nheap == 0 || !(c->heap[0].score > c->v[0].ub))) {
+		cand x = c->v[0];
 		double dl = 0;
 
+		c->v[0] = c->v[--c->n];
+		ub_sift_down(c->v, c->n, 0);
 		if ((rc = row_length(s, c, x.id, &dl)) < 0)
 			return rc;
-		x.score = bm25_score(c->idf, x.tf, c->nt, dl, c->avgdl);
+		x.score = bm25_score(c->idf, c->pool + x.slot * c->nt, c->nt, dl, c->avgdl);
 		heap_push(c, x);
 	}
 	if (c->nheap == 0)
@@ -1056,7 +1063,7 @@ int ward_store_search(ward_store *s, const char *fts_query, const ward_search_fi
 	if (!(v = ward_calloc(limit, sizeof(*v))))
 		return ward_error_set(WARD_ENOMEM, "out of memory");
 	ward_buf_init(&e.expr, 64 * 1024);
-	if ((rc = ward_db_prepare(s, &hs, hit_sql)) < 0 || (rc = bind_filters(hs, f)) < 0)
+	if ((rc = ward_db_prepare_cached(s, &hs, hit_sql)) < 0 || (rc = bind_filters(hs, f)) < 0)
 		goto done;
 	/* all terms rare: the tight expression is the plain OR, exactly ranked */
 	for (level = 1; level <= 2; level++) {
@@ -1116,7 +1123,7 @@ int ward_store_search(ward_store *s, const char *fts_query, const ward_search_fi
 		atomic_fetch_add(&st_capped, 1);
 	rc = 0;
 done:
-	sqlite3_finalize(hs);
+	ward_db_release(s, hs);
 	ward_buf_dispose(&e.expr);
 	scan_dispose(&c);
 	if (rc < 0) {
@@ -1150,6 +1157,8 @@ int ward_store_chunk_get(ward_store *s, int64_t chunk_id, ward_search_hit *out, 
 	return rc;
 }
 
+static const char checkpoint_size_sql[] = "SELECT tree_size FROM checkpoints ORDER BY id DESC LIMIT 1";
+
 int ward_store_checkpoint_size(ward_store *s, int64_t *size, int *found)
 {
 	sqlite3_stmt *st = NULL;
@@ -1157,7 +1166,7 @@ int ward_store_checkpoint_size(ward_store *s, int64_t *size, int *found)
 
 	*size = 0;
 	*found = 0;
-	if ((rc = ward_db_prepare(s, &st, "SELECT tree_size FROM checkpoints ORDER BY id DESC LIMIT 1")) < 0)
+	if ((rc = ward_db_prepare_cached(s, &st, checkpoint_size_sql)) < 0)
 		return rc;
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		*size = sqlite3_column_int64(st, 0);
@@ -1166,6 +1175,6 @@ int ward_store_checkpoint_size(ward_store *s, int64_t *size, int *found)
 	} else {
 		rc = rc == SQLITE_DONE ? 0 : ward_db_fail(s, "reading the latest checkpoint");
 	}
-	sqlite3_finalize(st);
+	ward_db_release(s, st);
 	return rc;
 }

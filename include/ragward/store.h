@@ -65,7 +65,9 @@ enum {
 int ward_store_init_home(const char *home, const ward_actor *who, char key_id_out[33]) WARD_MUST_CHECK;
 
 /* Opens the store in HOME. Refuses a schema newer than this binary
- * (WARD_ESCHEMA) and a file that is not a ragward store. */
+ * (WARD_ESCHEMA) and a file that is not a ragward store. A handle belongs to
+ * one thread at a time (its connection has no mutex): threads open their own
+ * or pass one between them with a lock, as the server's pool does. */
 int ward_store_open(ward_store **out, const char *home, int flags) WARD_MUST_CHECK;
 void ward_store_close(ward_store *s);
 

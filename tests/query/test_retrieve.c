@@ -477,6 +477,40 @@ static void test_query_retrieve__revoked_source_gone(void **state)
 	json_decref(res);
 }
 
+/* A long-lived read-only connection (the server's) sees every later change:
+ * the search keeps its statements prepared between calls, and each call
+ * must end its read, or the reader would go on serving the store as it was
+ * (a revoked source's chunks, no new document). */
+static void test_query_retrieve__reader_sees_later_changes(void **state)
+{
+	fixture *f = *state, rf;
+	ward_actor carol = tu_actor("carol");
+	int64_t a = add_source(f, "a", "https://a.example.com/", WARD_TRUST_STANDARD, NULL);
+	int64_t b = add_source(f, "b", "https://b.example.com/", WARD_TRUST_STANDARD, NULL);
+	int64_t da = add_doc(f, a, "https://a.example.com/x", "A", "zephyr winds of the north");
+	int64_t db;
+	json_t *res;
+
+	rf.home = f->home;
+	assert_int_equal(ward_store_open(&rf.s, f->home, 0), 0);
+	for (int i = 0; i < 2; i++) { /* the second call runs on kept statements */
+		res = query(&rf, "zephyr winds");
+		assert_int_equal(nresults(res), 1);
+		assert_true(has_doc(res, da));
+		json_decref(res);
+	}
+	db = add_doc(f, b, "https://b.example.com/x", "B", "zephyr winds of the south");
+	res = query(&rf, "zephyr winds");
+	assert_true(has_doc(res, da) && has_doc(res, db));
+	json_decref(res);
+	assert_int_equal(ward_sources_decide(f->s, &carol, a, WARD_DECIDE_REVOKE, "compromised"), 0);
+	res = query(&rf, "zephyr winds");
+	assert_false(has_doc(res, da));
+	assert_true(has_doc(res, db));
+	json_decref(res);
+	ward_store_close(rf.s);
+}
+
 static void test_query_retrieve__unserved_states(void **state)
 {
 	fixture *f = *state;
@@ -1182,6 +1216,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_query_retrieve__or_ranking, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_query_retrieve__filters, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_query_retrieve__revoked_source_gone, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_query_retrieve__reader_sees_later_changes, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_query_retrieve__unserved_states, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_query_retrieve__tamper_text, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_query_retrieve__tamper_text_and_hash, setup, teardown),

@@ -351,7 +351,7 @@ static int check_all_or_nothing(const char *home, const char *what, const change
 {
 	tu_counts after = tu_counts_get(home);
 	ward_audit_report r;
-	int complete;
+	int complete = 0; /* fail_msg does not return */
 
 	if (!integrity_ok(home))
 		fail_msg("%s %s, write %ld: integrity_check failed", c->name, what, n);
