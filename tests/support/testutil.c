@@ -18,7 +18,10 @@
 
 #include "ragward/alloc.h"
 #include "ragward/buf.h"
+#include "ragward/crypto.h"
+#include "ragward/documents.h"
 #include "ragward/merkle.h"
+#include "ragward/sources.h"
 #include "tests/support/testutil.h"
 #include "core/banned.h"
 
@@ -433,4 +436,54 @@ void tu_event_leaf(uint8_t out[32], int64_t seq, const char *at, const char *act
 	put_field(&b, details);
 	assert_int_equal(ward_merkle_leaf_hash(out, b.ptr, b.len), 0);
 	ward_buf_dispose(&b);
+}
+
+int64_t tu_add_source(ward_store *s, const char *name, const char *pattern, const char *labels)
+{
+	ward_actor alice = tu_actor("alice"), bob = tu_actor("bob");
+	ward_source_request r;
+	int64_t id = 0;
+
+	memset(&r, 0, sizeof(r));
+	r.name = name;
+	r.pattern = pattern;
+	r.trust = WARD_TRUST_STANDARD;
+	r.labels = labels;
+	if (ward_sources_request(s, &alice, &r, &id) != 0 || ward_sources_decide(s, &bob, id, WARD_DECIDE_APPROVE, NULL) != 0)
+		fail_msg("source '%s': %s", name, ward_error_last()->message);
+	return id;
+}
+
+int64_t tu_add_doc(ward_store *s, int64_t source_id, const char *uri, const char *title, const char *text)
+{
+	ward_actor ing = tu_actor("ingester");
+	ward_chunk_in c;
+	ward_doc_in in;
+	ward_doc_outcome outcome;
+	int64_t doc_id = 0, version = 0;
+
+	memset(&in, 0, sizeof(in));
+	memset(&c, 0, sizeof(c));
+	c.heading_path = "Intro";
+	c.text = text;
+	c.len = strlen(text);
+	c.char_end = c.len;
+	in.source_id = source_id;
+	in.uri = uri;
+	in.final_url = uri;
+	in.declared_type = "text/plain";
+	in.detected_type = "text/plain";
+	in.title = title;
+	in.bytes = (const uint8_t *)text;
+	in.len = strlen(text);
+	if (ward_sha256(in.byte_sha256, text, in.len) != 0)
+		fail_msg("sha256 failed");
+	in.fetched_at = "2026-01-02T03:04:05Z";
+	in.ruleset_sha256 = "none";
+	in.verdict = "accept";
+	in.chunks = &c;
+	in.nchunks = 1;
+	if (ward_documents_store(s, &ing, &in, &outcome, &doc_id, &version) != 0)
+		fail_msg("store '%s': %s", uri, ward_error_last()->message);
+	return doc_id;
 }

@@ -86,6 +86,14 @@ char *tu_listing(const char *dir);
 /* Number of entries in a directory (without . and ..). */
 int tu_dir_count(const char *dir);
 
+/* An approved source (requested by "alice", approved by "bob"), standard
+ * trust; labels is a comma-separated list or NULL. Returns its id. */
+int64_t tu_add_source(ward_store *s, const char *name, const char *pattern, const char *labels);
+/* A one-chunk, accepted text/plain document of `source_id` (heading path
+ * "Intro"), stored and signed by `s` (opened with WARD_STORE_SIGN). Returns
+ * the document id. */
+int64_t tu_add_doc(ward_store *s, int64_t source_id, const char *uri, const char *title, const char *text);
+
 /* 1 when ward_error_last()'s message contains `needle`. */
 int tu_error_has(const char *needle);
 
