@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -60,8 +61,10 @@ static int add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
 }
 
 /* A certificate for `key`, signed by issuer_key (self-signed when issuer is
- * NULL). Valid from an hour ago for a day. */
-static X509 *make_cert(EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, const char *cn, int ca, long serial)
+ * NULL), valid from now+not_before to now+not_after (seconds). A leaf
+ * (ca == 0) gets serverAuth and the subjectAltName `san`. */
+static X509 *make_cert(EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, const char *cn, int ca, long serial,
+		       long not_before, long not_after, const char *san)
 {
 	X509 *x = X509_new();
 	X509_NAME *name;
@@ -71,8 +74,8 @@ static X509 *make_cert(EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, const 
 		return NULL;
 	name = X509_get_subject_name(x);
 	if (!X509_set_version(x, 2) || !ASN1_INTEGER_set(X509_get_serialNumber(x), serial) ||
-	    !X509_gmtime_adj(X509_getm_notBefore(x), -3600) || !X509_gmtime_adj(X509_getm_notAfter(x), 86400) ||
-	    !X509_set_pubkey(x, key) ||
+	    !X509_gmtime_adj(X509_getm_notBefore(x), not_before) ||
+	    !X509_gmtime_adj(X509_getm_notAfter(x), not_after) || !X509_set_pubkey(x, key) ||
 	    !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0) ||
 	    !X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name))
 		goto fail;
@@ -83,8 +86,8 @@ static X509 *make_cert(EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, const 
 	    !add_ext(x, &ctx, NID_subject_key_identifier, "hash"))
 		goto fail;
 	if (!ca && (!add_ext(x, &ctx, NID_ext_key_usage, "serverAuth") ||
-		    !add_ext(x, &ctx, NID_subject_alt_name, "IP:127.0.0.1,IP:::1,DNS:localhost") ||
-		    !add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always")))
+		    !add_ext(x, &ctx, NID_subject_alt_name, san) ||
+		    (issuer != NULL && !add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always"))))
 		goto fail;
 	if (X509_sign(x, issuer_key ? issuer_key : key, EVP_sha256()) <= 0)
 		goto fail;
@@ -94,7 +97,15 @@ fail:
 	return NULL;
 }
 
+#define HS_SAN_LOOPBACK "IP:127.0.0.1,IP:::1,DNS:localhost"
+#define HS_DAY 86400L
+
 int hs_pki_make(hs_pki *pki, const char *dir, const char *name)
+{
+	return hs_pki_make_kind(pki, dir, name, HS_CERT_GOOD);
+}
+
+int hs_pki_make_kind(hs_pki *pki, const char *dir, const char *name, hs_cert_kind kind)
 {
 	EVP_PKEY *ca_key = NULL, *key = NULL;
 	X509 *ca = NULL, *cert = NULL;
@@ -110,10 +121,23 @@ int hs_pki_make(hs_pki *pki, const char *dir, const char *name)
 	if (ca_key == NULL || key == NULL)
 		goto done;
 	snprintf(cn, sizeof(cn), "ragward test CA %s", name);
-	ca = make_cert(ca_key, NULL, NULL, cn, 1, 1);
+	ca = make_cert(ca_key, NULL, NULL, cn, 1, 1, -3600, HS_DAY, NULL);
 	if (ca == NULL)
 		goto done;
-	cert = make_cert(key, ca, ca_key, "localhost", 0, 2);
+	switch (kind) {
+	case HS_CERT_GOOD:
+		cert = make_cert(key, ca, ca_key, "localhost", 0, 2, -3600, HS_DAY, HS_SAN_LOOPBACK);
+		break;
+	case HS_CERT_EXPIRED: /* valid for a day, which ended a day ago */
+		cert = make_cert(key, ca, ca_key, "localhost", 0, 2, -2 * HS_DAY, -HS_DAY, HS_SAN_LOOPBACK);
+		break;
+	case HS_CERT_WRONG_HOST:
+		cert = make_cert(key, ca, ca_key, HS_WRONG_HOST, 0, 2, -3600, HS_DAY, "DNS:" HS_WRONG_HOST);
+		break;
+	case HS_CERT_SELF_SIGNED: /* the CA file gets a CA that did not sign it */
+		cert = make_cert(key, NULL, NULL, "localhost", 0, 2, -3600, HS_DAY, HS_SAN_LOOPBACK);
+		break;
+	}
 	if (cert == NULL)
 		goto done;
 
@@ -175,6 +199,7 @@ struct hs_server {
 	char *paths[HS_MAX_PATHS];
 	long counts[HS_MAX_PATHS];
 	long total;
+	long connections; /* TCP connections accepted, before any TLS */
 	char *bomb;
 	size_t bomb_len;
 };
@@ -197,6 +222,28 @@ static void count_hit(hs_server *s, const char *path)
 		}
 	}
 	pthread_mutex_unlock(&s->lock);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	hs_server *s = cls;
+
+	if (toe != MHD_CONNECTION_NOTIFY_STARTED)
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->connections++;
+	pthread_mutex_unlock(&s->lock);
+}
+
+long hs_server_connections(hs_server *s)
+{
+	long n;
+
+	pthread_mutex_lock(&s->lock);
+	n = s->connections;
+	pthread_mutex_unlock(&s->lock);
+	return n;
 }
 
 long hs_server_hits(hs_server *s, const char *path)
@@ -269,6 +316,41 @@ static ssize_t stall_reader(void *cls, uint64_t pos, char *buf, size_t max)
 	for (i = 0; i < 600 && !s->stopping; i++)
 		sleep_ms(50);
 	return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+/* A declared HS_SHORT_LENGTH bytes of which `n` are sent, then nothing:
+ * the headers (and that much body) reach the client, the rest never does. */
+typedef struct {
+	hs_server *s;
+	uint64_t n;
+} short_stream;
+
+static ssize_t short_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	short_stream *st = cls;
+
+	if (pos < st->n && !st->s->stopping) {
+		if (max > st->n - pos)
+			max = (size_t)(st->n - pos);
+		memset(buf, 'x', max);
+		return (ssize_t)max;
+	}
+	return stall_reader(st->s, pos, buf, max);
+}
+
+/* One 'x' every HS_TRICKLE_MS, up to HS_SHORT_LENGTH: never silent for
+ * long, always too slow. */
+static ssize_t trickle_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	hs_server *s = cls;
+	int i;
+
+	for (i = 0; i < HS_TRICKLE_MS / 50 && !s->stopping; i++)
+		sleep_ms(50);
+	if (s->stopping)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	buf[0] = 'x';
+	return 1;
 }
 
 static enum MHD_Result queue(struct MHD_Connection *conn, unsigned status, struct MHD_Response *r)
@@ -401,6 +483,27 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 			MHD_add_response_header(r, "Content-Type", "text/html");
 		return queue(conn, 200, r);
 	}
+	if (strcmp(url, "/headers-only") == 0 || strcmp(url, "/partial") == 0) {
+		short_stream *st = malloc(sizeof(*st));
+
+		if (st == NULL)
+			return MHD_NO;
+		st->s = s;
+		st->n = url[1] == 'p' ? HS_PARTIAL_BYTES : 0;
+		r = MHD_create_response_from_callback(HS_SHORT_LENGTH, 1024, short_reader, st, free_cls);
+		if (r == NULL) {
+			free(st);
+			return MHD_NO;
+		}
+		MHD_add_response_header(r, "Content-Type", "text/html");
+		return queue(conn, 200, r);
+	}
+	if (strcmp(url, "/trickle") == 0) {
+		r = MHD_create_response_from_callback(HS_SHORT_LENGTH, 1024, trickle_reader, s, NULL);
+		if (r != NULL)
+			MHD_add_response_header(r, "Content-Type", "text/html");
+		return queue(conn, 200, r);
+	}
 	if (strcmp(url, "/wrong-type") == 0)
 		return queue(conn, 200, text(HS_PAGE_BODY, "application/octet-stream"));
 	if (strcmp(url, "/etag") == 0) {
@@ -462,7 +565,18 @@ static void load_bomb(hs_server *s)
 
 hs_server *hs_server_start(const hs_pki *pki)
 {
+	return hs_server_start_opts(pki, NULL);
+}
+
+hs_server *hs_server_start_opts(const hs_pki *pki, const hs_server_opts *o)
+{
 	hs_server *s = calloc(1, sizeof(*s));
+	/* MHD's own default priorities unless the caller gives some. */
+	struct MHD_OptionItem extra[] = {
+		{o != NULL && o->tls_priorities != NULL ? MHD_OPTION_HTTPS_PRIORITIES : MHD_OPTION_END, 0,
+		 o != NULL ? (void *)(uintptr_t)o->tls_priorities : NULL},
+		{MHD_OPTION_END, 0, NULL},
+	};
 	struct sockaddr_in sin;
 	const union MHD_DaemonInfo *info;
 
@@ -483,7 +597,8 @@ hs_server *hs_server_start(const hs_pki *pki)
 					MHD_USE_ERROR_LOG,
 				0, NULL, NULL, handle, s, MHD_OPTION_HTTPS_MEM_KEY, pki->key_pem,
 				MHD_OPTION_HTTPS_MEM_CERT, pki->cert_pem, MHD_OPTION_SOCK_ADDR,
-				(struct sockaddr *)&sin, MHD_OPTION_END);
+				(struct sockaddr *)&sin, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+				MHD_OPTION_ARRAY, extra, MHD_OPTION_END);
 	if (s->d == NULL) {
 		fprintf(stderr, "hs_server_start: MHD_start_daemon failed\n");
 		hs_server_stop(s);
@@ -644,4 +759,227 @@ void hs_canary_stop(hs_canary *c)
 		close(c->fd6);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
+}
+
+/* ---------------------------------------------------------------- stall */
+
+#define HS_STALL_MAX 16
+
+struct hs_stall {
+	hs_stall_mode mode;
+	int fd;
+	int fillers[HS_STALL_MAX]; /* HS_STALL_NO_ACCEPT: our connections in the accept queue */
+	int nfillers;
+	int clients[HS_STALL_MAX]; /* HS_STALL_SILENT: accepted, never answered */
+	int stop[2];
+	unsigned port;
+	pthread_t thread;
+	int running;
+	pthread_mutex_t lock;
+	long accepted;
+	long bytes;
+	int first_byte;
+};
+
+/* Accepts, reads and discards, never writes a byte; closes a connection
+ * only when the client does. */
+static void *stall_main(void *arg)
+{
+	hs_stall *st = arg;
+
+	for (;;) {
+		struct pollfd p[2 + HS_STALL_MAX];
+		nfds_t n = 2;
+		int i;
+
+		p[0] = (struct pollfd){st->stop[0], POLLIN, 0};
+		p[1] = (struct pollfd){st->fd, POLLIN, 0};
+		for (i = 0; i < HS_STALL_MAX; i++)
+			if (st->clients[i] >= 0)
+				p[n++] = (struct pollfd){st->clients[i], POLLIN, 0};
+		if (poll(p, n, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[0].revents)
+			break;
+		for (i = 2; i < (int)n; i++) {
+			char buf[4096];
+			ssize_t k;
+			int j;
+
+			if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			k = read(p[i].fd, buf, sizeof(buf));
+			if (k > 0) {
+				pthread_mutex_lock(&st->lock);
+				if (st->bytes == 0)
+					st->first_byte = (unsigned char)buf[0];
+				st->bytes += k;
+				pthread_mutex_unlock(&st->lock);
+				continue;
+			}
+			if (k < 0 && errno == EINTR)
+				continue;
+			for (j = 0; j < HS_STALL_MAX; j++)
+				if (st->clients[j] == p[i].fd)
+					st->clients[j] = -1;
+			close(p[i].fd);
+		}
+		if (p[1].revents & POLLIN) {
+			int fd = accept(st->fd, NULL, NULL);
+
+			for (i = 0; fd >= 0 && i < HS_STALL_MAX && st->clients[i] >= 0; i++)
+				;
+			if (fd >= 0 && i == HS_STALL_MAX) {
+				close(fd);
+			} else if (fd >= 0) {
+				st->clients[i] = fd;
+				pthread_mutex_lock(&st->lock);
+				st->accepted++;
+				pthread_mutex_unlock(&st->lock);
+			}
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Fills the accept queue of st->fd (listen backlog 0) with connections of
+ * our own until one no longer completes: from then on the kernel drops
+ * every SYN to the port (net.ipv4.tcp_abort_on_overflow=0, the default), so
+ * a client's connect() stays in SYN-SENT. Returns 0 once the queue is full.
+ */
+static int stall_fill_queue(hs_stall *st, struct sockaddr_in *sin)
+{
+	while (st->nfillers < HS_STALL_MAX) {
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		struct pollfd p;
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		if (fd < 0)
+			return -1;
+		if (connect(fd, (struct sockaddr *)sin, sizeof(*sin)) < 0 && errno != EINPROGRESS) {
+			close(fd);
+			return -1;
+		}
+		p = (struct pollfd){fd, POLLOUT, 0};
+		if (poll(&p, 1, 500) == 0) {
+			close(fd); /* still in SYN-SENT: the queue is full */
+			return 0;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err != 0) {
+			close(fd);
+			return -1;
+		}
+		st->fillers[st->nfillers++] = fd;
+	}
+	errno = EAGAIN;
+	return -1; /* the kernel kept completing connections */
+}
+
+hs_stall *hs_stall_start(hs_stall_mode mode)
+{
+	hs_stall *st = calloc(1, sizeof(*st));
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	int i;
+
+	if (st == NULL)
+		return NULL;
+	st->mode = mode;
+	st->fd = st->stop[0] = st->stop[1] = st->first_byte = -1;
+	for (i = 0; i < HS_STALL_MAX; i++)
+		st->fillers[i] = st->clients[i] = -1;
+	pthread_mutex_init(&st->lock, NULL);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	st->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (st->fd < 0 || bind(st->fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
+	    listen(st->fd, mode == HS_STALL_NO_ACCEPT ? 0 : HS_STALL_MAX) < 0 ||
+	    getsockname(st->fd, (struct sockaddr *)&sin, &len) < 0)
+		goto fail;
+	st->port = ntohs(sin.sin_port);
+	if (mode == HS_STALL_NO_ACCEPT) {
+		if (stall_fill_queue(st, &sin) < 0)
+			goto fail;
+		return st;
+	}
+	if (pipe(st->stop) < 0 || pthread_create(&st->thread, NULL, stall_main, st) != 0)
+		goto fail;
+	st->running = 1;
+	return st;
+fail:
+	fprintf(stderr, "hs_stall_start: %s\n", strerror(errno));
+	hs_stall_stop(st);
+	return NULL;
+}
+
+unsigned hs_stall_port(const hs_stall *st)
+{
+	return st->port;
+}
+
+long hs_stall_accepted(hs_stall *st)
+{
+	long n;
+
+	pthread_mutex_lock(&st->lock);
+	n = st->accepted;
+	pthread_mutex_unlock(&st->lock);
+	return n;
+}
+
+long hs_stall_queued(hs_stall *st)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	/* For a listening socket, tcpi_unacked is the accept queue's length. */
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(st->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+		return -1;
+	return (long)ti.tcpi_unacked - st->nfillers;
+}
+
+long hs_stall_bytes(hs_stall *st, int *first_byte)
+{
+	long n;
+
+	pthread_mutex_lock(&st->lock);
+	n = st->bytes;
+	if (first_byte != NULL)
+		*first_byte = st->first_byte;
+	pthread_mutex_unlock(&st->lock);
+	return n;
+}
+
+void hs_stall_stop(hs_stall *st)
+{
+	int i;
+
+	if (st == NULL)
+		return;
+	if (st->running) {
+		if (write(st->stop[1], "x", 1) != 1)
+			fprintf(stderr, "hs_stall_stop: %s\n", strerror(errno));
+		pthread_join(st->thread, NULL);
+	}
+	for (i = 0; i < HS_STALL_MAX; i++) {
+		if (st->fillers[i] >= 0)
+			close(st->fillers[i]);
+		if (st->clients[i] >= 0)
+			close(st->clients[i]);
+	}
+	if (st->stop[0] >= 0)
+		close(st->stop[0]);
+	if (st->stop[1] >= 0)
+		close(st->stop[1]);
+	if (st->fd >= 0)
+		close(st->fd);
+	pthread_mutex_destroy(&st->lock);
+	free(st);
 }
