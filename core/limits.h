@@ -18,6 +18,8 @@
 /* Files ragward reads. */
 #define WARD_MAX_KEY_FILE (16 * 1024)          /* a PEM key */
 #define WARD_MAX_CONFIG_FILE (256 * 1024)      /* config.yaml */
+#define WARD_WAL_LIMIT_MB_DEFAULT 64           /* store.wal_limit_mb: the WAL file is cut back to this */
+#define WARD_WAL_LIMIT_MB_MAX     4096
 #define WARD_MAX_SOURCES_FILE (4 * 1024 * 1024) /* sources.yaml */
 #define WARD_MAX_SOURCES_PER_FILE 10000
 #define WARD_MAX_YAML_DEPTH 16                 /* nesting in any YAML file ragward reads */

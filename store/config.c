@@ -67,6 +67,32 @@ static int pick(const json_t *v, const char *const *names, size_t n)
 }
 
 /*
+ * store:
+ *   wal_limit_mb: 64                (1..4096)
+ */
+static int load_store(ward_config *cfg, json_t *v, const char *path)
+{
+	const char *k;
+	json_t *kv;
+
+	if (!json_is_object(v))
+		return ward_error_set(WARD_EINVAL, "'%s': store must be a mapping (wal_limit_mb)", path);
+	json_object_foreach(v, k, kv) {
+		if (strcmp(k, "wal_limit_mb") == 0) {
+			json_int_t mb = json_integer_value(kv);
+			if (!json_is_integer(kv) || mb < 1 || mb > WARD_WAL_LIMIT_MB_MAX)
+				return ward_error_set(WARD_EINVAL, "'%s': store.wal_limit_mb must be an integer from 1 to %d",
+				                      path, WARD_WAL_LIMIT_MB_MAX);
+			cfg->wal_limit_bytes = (int64_t)mb * 1024 * 1024;
+		} else {
+			return ward_error_set(WARD_EINVAL, "'%s': unknown setting 'store.%s' (expected wal_limit_mb)",
+			                      path, k);
+		}
+	}
+	return 0;
+}
+
+/*
  * traces:
  *   sink: file | syslog | both      (default file)
  *   path: traces.jsonl              (relative to HOME; default HOME/traces.jsonl)
@@ -149,6 +175,7 @@ int ward_config_load(ward_config *cfg, const char *home)
 	cfg->trace_sink = WARD_TRACE_SINK_FILE;
 	cfg->trace_sync = -1;
 	cfg->trace_facility = LOG_USER;
+	cfg->wal_limit_bytes = (int64_t)WARD_WAL_LIMIT_MB_DEFAULT * 1024 * 1024;
 	n = snprintf(cfg->trace_path, sizeof(cfg->trace_path), "%s/traces.jsonl", home);
 	if (n < 0 || (size_t)n >= sizeof(cfg->trace_path))
 		return ward_error_set(WARD_ETOOBIG, "home path too long");
@@ -185,6 +212,9 @@ int ward_config_load(ward_config *cfg, const char *home)
 				goto done;
 		} else if (strcmp(key, "traces") == 0) {
 			if ((rc = load_traces(cfg, v, path.ptr, home)) < 0)
+				goto done;
+		} else if (strcmp(key, "store") == 0) {
+			if ((rc = load_store(cfg, v, path.ptr)) < 0)
 				goto done;
 		} else {
 			rc = ward_error_set(WARD_EINVAL, "'%s': unknown setting '%s'", path.ptr, key);

@@ -198,6 +198,54 @@ static int pragmas(ward_store *s, int rw)
 	return 0;
 }
 
+/*
+ * A writer cuts the WAL file back to store.wal_limit_mb once a checkpoint
+ * has caught up (SQLite restarts the log at the next write and truncates
+ * the file to this size; without it the file keeps its largest size). A
+ * reader that holds an old snapshot -- a long request, a stuck client --
+ * stops checkpoints from catching up, and the log grows until it lets go
+ * (T41).
+ */
+static int apply_wal_limit(ward_store *s)
+{
+	char pragma[64];
+
+	snprintf(pragma, sizeof(pragma), "PRAGMA journal_size_limit = %lld", (long long)s->config.wal_limit_bytes);
+	return ward_db_exec(s, pragma);
+}
+
+int ward_store_wal_bytes(const ward_store *s, int64_t *bytes)
+{
+	char path[WARD_MAX_PATH_LEN + 16];
+	struct stat sb;
+
+	*bytes = 0;
+	if (snprintf(path, sizeof(path), "%s/store.db-wal", s->home) >= (int)sizeof(path))
+		return ward_error_set(WARD_ETOOBIG, "home path too long");
+	if (stat(path, &sb) != 0) {
+		if (errno == ENOENT)
+			return 0;
+		return ward_error_set(WARD_EIO, "cannot inspect '%s': %s", path, strerror(errno));
+	}
+	*bytes = (int64_t)sb.st_size;
+	return 0;
+}
+
+/* At a writer's close: a WAL above the limit means a reader kept the log
+ * from being restarted while this handle wrote. Said once, as a warning. */
+static void warn_wal_growth(ward_store *s)
+{
+	int64_t bytes = 0;
+
+	if (!(s->flags & (WARD_STORE_RW | WARD_STORE_SIGN)) || ward_store_wal_bytes(s, &bytes) < 0 ||
+	    bytes <= s->config.wal_limit_bytes)
+		return;
+	ward_log(WARD_LOG_WARN,
+	         "store.db-wal is %lld MiB, above store.wal_limit_mb (%lld MiB): a reader held an old snapshot while"
+	         " this run wrote; the log is cut back at the first write after it lets go",
+	         (long long)(bytes >> 20), (long long)(s->config.wal_limit_bytes >> 20));
+}
+
 static int read_int_pragma(ward_store *s, const char *sql, int *out)
 {
 	sqlite3_stmt *st = NULL;
@@ -348,6 +396,8 @@ int ward_store_open(ward_store **out, const char *home, int flags)
 		goto done;
 	if ((rc = ward_config_load(&s->config, home)) < 0)
 		goto done;
+	if ((flags & (WARD_STORE_RW | WARD_STORE_SIGN)) && (rc = apply_wal_limit(s)) < 0)
+		goto done;
 	if ((flags & WARD_STORE_SIGN) && (rc = ward_keys_load_signer(s)) < 0)
 		goto done;
 	*out = s;
@@ -382,6 +432,7 @@ void ward_store_close(ward_store *s)
 	if (s->in_tx)
 		ward_store_rollback(s);
 	ward_store_flush_anchor(s);
+	warn_wal_growth(s);
 	for (size_t i = 0; i < sizeof(s->stmt_cache) / sizeof(s->stmt_cache[0]); i++)
 		sqlite3_finalize(s->stmt_cache[i].st);
 	sqlite3_close_v2(s->db);
@@ -644,7 +695,7 @@ int ward_store_init_home(const char *home, const ward_actor *who, char key_id_ou
 	s->signer = key;
 	key = NULL;
 	memcpy(s->key_id, key_id, sizeof(key_id));
-	if ((rc = ward_config_load(&s->config, home)) < 0)
+	if ((rc = ward_config_load(&s->config, home)) < 0 || (rc = apply_wal_limit(s)) < 0)
 		goto done;
 	if ((rc = create_schema(s, s->signer, key_id, who)) < 0)
 		goto done;

@@ -47,6 +47,11 @@ typedef struct {
 	int trace_sync;        /* -1: the caller's choice (default); else a WARD_TRACE_SYNC_* value */
 	int trace_facility;    /* syslog facility (LOG_USER by default), as <syslog.h> numbers it */
 	char trace_path[4097]; /* absolute; HOME/traces.jsonl by default (WARD_MAX_PATH_LEN + 1) */
+	/* store.wal_limit_mb: once a checkpoint has caught up, a writer cuts the
+	 * WAL file back to this size (PRAGMA journal_size_limit), and a writer
+	 * closing with a larger WAL logs a warning (a reader held an old
+	 * snapshot). */
+	int64_t wal_limit_bytes;
 } ward_config;
 
 /* Trace sinks (bit set). */
@@ -63,6 +68,9 @@ enum {
  * key_id_out receives the new key id.
  */
 int ward_store_init_home(const char *home, const ward_actor *who, char key_id_out[33]) WARD_MUST_CHECK;
+
+/* The size of HOME/store.db-wal (0 when there is none). */
+int ward_store_wal_bytes(const ward_store *s, int64_t *bytes) WARD_MUST_CHECK;
 
 /* Opens the store in HOME. Refuses a schema newer than this binary
  * (WARD_ESCHEMA) and a file that is not a ragward store. A handle belongs to

@@ -1,7 +1,8 @@
 /*
  * Tests for store/db.c and store/schema.c: schema versioning, refusal of
  * foreign files, the SQLite hardening of security-controls §4 (T44),
- * durability pragmas, write transactions and the busy timeout.
+ * durability pragmas, write transactions, the busy timeout, and the WAL's
+ * bound after a long reader (T41).
  *
  * store/db_internal.h is included to reach the connection (s->db) of an
  * opened store: the checks below run SQL through the store's own, hardened
@@ -20,9 +21,11 @@
 
 #include "ragward/alloc.h"
 #include "ragward/audit.h"
+#include "ragward/log.h"
 #include "ragward/sources.h"
 #include "ragward/store.h"
 #include "store/db_internal.h"
+#include "core/limits.h"
 #include "tests/support/testutil.h"
 #include "core/banned.h"
 
@@ -503,6 +506,105 @@ static void test_store_db__busy(void **state)
 	assert_int_equal(tu_verify_home(f->home, NULL, NULL), 0);
 }
 
+static int wal_warnings;
+
+static void wal_sink(void *ctx, ward_log_level level, const char *msg)
+{
+	(void)ctx;
+	if (level == WARD_LOG_WARN && strstr(msg, "store.db-wal") && strstr(msg, "wal_limit_mb"))
+		wal_warnings++;
+}
+
+/* T41: a reader holding an old snapshot lets the WAL grow past
+ * store.wal_limit_mb, and the writer's close says so; once the reader lets
+ * go, the next writes cut the file back to the limit (without
+ * journal_size_limit the file would keep its largest size). An idle
+ * connection stays open throughout, as the server's pool does: the last
+ * connection to close would checkpoint and delete the WAL, limit or not. */
+static void test_store_db__long_reader_wal_bounded(void **state)
+{
+	fixture *f = *state;
+	const int64_t limit = 1 << 20;
+	char *cfg = tu_path(f->home, "config.yaml"), uri[96], err[256];
+	char *text = malloc(8192);
+	sqlite3 *reader, *keeper;
+	ward_store *s;
+	int64_t src, wal = 0;
+	int i;
+
+	assert_non_null(text);
+	for (i = 0; i < 8191; i++) /* words of 7 letters, different per document below */
+		text[i] = (i % 8 == 7) ? ' ' : (char)('a' + (i * 7 + i / 8) % 26);
+	text[8191] = '\0';
+	tu_write_str(cfg, "store:\n  wal_limit_mb: 1\n");
+	s = tu_open(f->home, WARD_STORE_SIGN);
+	assert_int_equal(s->config.wal_limit_bytes, limit);
+	src = tu_add_source(s, "docs", "https://docs.example.com/", NULL);
+
+	keeper = tu_raw_open(f->home);
+	assert_true(int_on(keeper, "SELECT count(*) FROM sources") >= 1); /* it has the WAL open now */
+	reader = tu_raw_open(f->home);
+	assert_int_equal(exec_on(reader, "BEGIN", err, sizeof(err)), SQLITE_OK);
+	assert_true(int_on(reader, "SELECT count(*) FROM sources") >= 1); /* the snapshot is taken here */
+	for (i = 0; i < 300; i++) {
+		snprintf(uri, sizeof(uri), "https://docs.example.com/page/%d", i);
+		text[0] = (char)('a' + i % 26);
+		tu_add_doc(s, src, uri, "Page", text);
+	}
+	assert_int_equal(ward_store_wal_bytes(s, &wal), 0);
+	assert_true(wal > 2 * limit);
+	wal_warnings = 0;
+	ward_log_set_sink(wal_sink, NULL, WARD_LOG_DEBUG);
+	ward_store_close(s);
+	ward_log_set_sink(NULL, NULL, WARD_LOG_DEBUG);
+	assert_int_equal(wal_warnings, 1);
+
+	assert_int_equal(exec_on(reader, "COMMIT", err, sizeof(err)), SQLITE_OK);
+	sqlite3_close(reader);
+	s = tu_open(f->home, WARD_STORE_SIGN);
+	for (i = 0; i < 3; i++) { /* a checkpoint that catches up, then the restart */
+		snprintf(uri, sizeof(uri), "https://docs.example.com/after/%d", i);
+		tu_add_doc(s, src, uri, "After", "a short page written after the reader let go");
+	}
+	assert_int_equal(ward_store_wal_bytes(s, &wal), 0);
+	assert_true(wal <= limit);
+	ward_store_close(s);
+	sqlite3_close(keeper);
+	free(cfg);
+	free(text);
+	assert_int_equal(tu_verify_home(f->home, NULL, NULL), 0);
+}
+
+static void test_store_db__wal_limit_config_checked(void **state)
+{
+	fixture *f = *state;
+	char *cfg = tu_path(f->home, "config.yaml");
+	static const char *const bad[] = {"store:\n  wal_limit_mb: 0\n", "store:\n  wal_limit_mb: 4097\n",
+	                                  "store:\n  wal_limit_mb: \"64\"\n", "store:\n  wal_limit_mb: 1.5\n",
+	                                  "store:\n  wal_limt_mb: 64\n", "store: 64\n"};
+	ward_store *s = NULL;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		tu_write_str(cfg, bad[i]);
+		assert_int_equal(ward_store_open(&s, f->home, 0), WARD_EINVAL);
+		assert_null(s);
+		assert_true(tu_error_has("store"));
+	}
+	tu_write_str(cfg, "store:\n  wal_limit_mb: 4096\n");
+	s = tu_open(f->home, 0);
+	assert_int_equal(s->config.wal_limit_bytes, 4096LL << 20);
+	ward_store_close(s);
+	tu_write_str(cfg, "store:\n  wal_limit_mb: 2\n");
+	s = tu_open(f->home, WARD_STORE_RW); /* a writer applies it */
+	assert_int_equal(int_on(s->db, "PRAGMA journal_size_limit"), 2 << 20);
+	ward_store_close(s);
+	unlink(cfg); /* the default */
+	s = tu_open(f->home, WARD_STORE_SIGN);
+	assert_int_equal(int_on(s->db, "PRAGMA journal_size_limit"), WARD_WAL_LIMIT_MB_DEFAULT << 20);
+	ward_store_close(s);
+	free(cfg);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(test_store_db__##name, setup, teardown)
@@ -518,6 +620,8 @@ int main(void)
 		T(pragmas),
 		T(transactions),
 		T(busy),
+		T(long_reader_wal_bounded),
+		T(wal_limit_config_checked),
 	};
 #undef T
 
