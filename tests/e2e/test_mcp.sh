@@ -151,7 +151,9 @@ cat "$OUT"
 if rw serve --help >/dev/null 2>&1 && rw callers add --help >/dev/null 2>&1 && command -v curl >/dev/null; then
 	expect_json 0 rw --home "$H2" callers add e2e-mcp --json --by admin
 	TOKEN=$(jq -r .token "$OUT")
-	rw --home "$H2" serve --listen 127.0.0.1:0 >"$E2E_DIR/serve.out" 2>"$E2E_DIR/serve.err" &
+	# the binary itself in the background (not the rw function: $! would be
+	# a subshell, and the kill below would leave the server running)
+	"$RAGWARD_BIN" --home "$H2" serve --listen 127.0.0.1:0 >"$E2E_DIR/serve.out" 2>"$E2E_DIR/serve.err" &
 	SERVE_PID=$!
 	e2e_on_exit "kill $SERVE_PID; wait $SERVE_PID"
 	URL=""
