@@ -10,8 +10,10 @@
 #include <string.h>
 
 #include "ragward/alloc.h"
+#include "ragward/audit.h"
 #include "ragward/buf.h"
 #include "ragward/callers.h"
+#include "ragward/log.h"
 #include "ragward/mcp.h"
 #include "ragward/retrieve.h"
 #include "ragward/traces.h"
@@ -55,6 +57,63 @@ static int read_line(FILE *in, ward_buf *b, int *oversized)
 	return 1;
 }
 
+/*
+ * T49 on stdio: before it answers, the store passes the check `ragward
+ * serve` runs (quick_check, the audit log against its checkpoints and HOME's
+ * anchor). *high becomes the log size no later read may fall below.
+ */
+static int startup_check(cli_ctx *ctx, uint64_t *high)
+{
+	ward_audit_report rep;
+	uint64_t anchor = 0;
+	int rc;
+
+	if (ward_audit_serve_check(ctx->store, &rep, &anchor) < 0) {
+		ward_audit_report_dispose(&rep);
+		return cli_fail(ctx);
+	}
+	for (size_t i = 0; i < rep.nfailures; i++)
+		cli_say("ragward mcp: audit: %s: %s", rep.failures[i].object, rep.failures[i].problem);
+	rc = rep.nfailures ? WARD_EXIT_FAIL : WARD_EXIT_OK;
+	if (rc)
+		cli_say("ragward mcp: the store failed its audit check; refusing to serve (see 'ragward audit verify'"
+			" and 'ragward verify')");
+	*high = anchor > rep.events ? anchor : rep.events;
+	ward_audit_report_dispose(&rep);
+	return rc;
+}
+
+/*
+ * After each message, before its answer is written: the audit log the
+ * connection sees must not have shrunk below *high (a rollback or tail
+ * truncation in place, under the open connection). The process has no
+ * reload; a database file replaced under it is not read at all (the
+ * connection keeps the file it opened). Returns 0, WARD_EXIT_FAIL when the
+ * log shrank (refuse: the answer is dropped and the session ends; the next
+ * start checks again) or the exit code of an error.
+ */
+static int log_guard(cli_ctx *ctx, uint64_t *high)
+{
+	int64_t size = 0;
+	uint64_t seen;
+	int found = 0;
+
+	if (ward_store_checkpoint_size(ctx->store, &size, &found) < 0)
+		return cli_fail(ctx);
+	seen = found && size > 0 ? (uint64_t)size : 0;
+	if (seen < *high) {
+		ward_log(WARD_LOG_SECURITY,
+			 "mcp: the audit log's latest checkpoint covers %llu events, fewer than the %llu seen before"
+			 " (rolled back or truncated in place); refusing to serve",
+			 (unsigned long long)seen, (unsigned long long)*high);
+		cli_say("ragward mcp: the store failed its audit check; refusing to serve (see 'ragward audit verify'"
+			" and 'ragward verify')");
+		return WARD_EXIT_FAIL;
+	}
+	*high = seen;
+	return 0;
+}
+
 static int cmd_mcp(cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {{"label", required_argument, NULL, 'l'}, {NULL, 0, NULL, 0}};
@@ -68,6 +127,7 @@ static int cmd_mcp(cli_ctx *ctx, int argc, char **argv)
 	const char *token = getenv("RAGWARD_MCP_TOKEN");
 	const char **tlabels = NULL;
 	json_t *tlabels_json = NULL;
+	uint64_t high = 0;
 	int c, rc = WARD_EXIT_OK;
 
 	memset(&tc, 0, sizeof(tc));
@@ -87,6 +147,8 @@ static int cmd_mcp(cli_ctx *ctx, int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_usage(ctx, "'mcp' takes no arguments");
+	if ((rc = startup_check(ctx, &high)) != WARD_EXIT_OK)
+		return rc;
 	if (token && *token) {
 		/* The agent runs as a registered caller: it sees what that
 		 * caller's labels allow, exactly as over HTTP. */
@@ -145,6 +207,10 @@ static int cmd_mcp(cli_ctx *ctx, int argc, char **argv)
 			rc = cli_fail(ctx);
 			break;
 		}
+		if ((rc = log_guard(ctx, &high)) != 0) {
+			ward_free(response);
+			break;
+		}
 		if (response && write_line(response) < 0) {
 			ward_free(response);
 			goto write_failed;
@@ -176,6 +242,9 @@ const cli_command cli_cmds_mcp[] = {
 	 "stdin and stdout, for an agent that starts ragward as a local tool server.\n"
 	 "Tools: 'search' (verified, citation-tagged passages) and 'fetch' (one passage\n"
 	 "by id). Logs go to stderr only. Exits 0 at the end of stdin.\n\n"
+	 "Like 'ragward serve' it first runs SQLite's quick_check and the audit-log\n"
+	 "verification (with HOME's anchor) and refuses a rolled-back, truncated or\n"
+	 "edited store (exit 1); an audit log that shrinks while it runs ends it (exit 1).\n\n"
 	 "stdio is for a local, trusted agent running as the operator: it sees every\n"
 	 "source unless --label or RAGWARD_MCP_TOKEN narrows it. Remote agents use 'ragward serve' (POST /mcp)\n"
 	 "with a caller token. Every search and fetch appends a trace to\n"

@@ -1,7 +1,8 @@
 /*
  * ragward serve: the HTTP/JSON retrieval server in the foreground. Signals
  * are taken synchronously (sigwait in the main thread, blocked everywhere
- * else): SIGTERM/SIGINT stop gracefully, SIGHUP reopens the store.
+ * else): SIGTERM/SIGINT stop gracefully, SIGHUP reopens the store (which
+ * the server checks again before it answers from it).
  */
 #include <getopt.h>
 #include <pthread.h>
@@ -14,7 +15,6 @@
 #include "ragward/alloc.h"
 #include "ragward/log.h"
 #include "ragward/server.h"
-#include "ragward/audit.h"
 #include "cli/cli.h"
 #include "core/banned.h"
 
@@ -46,35 +46,6 @@ static int parse_uint(const char *s, unsigned max, unsigned *out)
 		return -1;
 	*out = (unsigned)v;
 	return 0;
-}
-
-/*
- * Before serving: SQLite's quick_check and the audit log against its signed
- * checkpoints and the home's anchor. A store that was rolled back, truncated
- * or edited is not served (T49: refuse to serve) until an operator has looked
- * at `ragward audit verify` and `ragward verify`.
- */
-static int startup_check(cli_ctx *ctx)
-{
-	ward_store *s = NULL;
-	ward_audit_report rep;
-	int rc;
-
-	memset(&rep, 0, sizeof(rep));
-	if (ward_store_open(&s, ctx->home, 0) < 0 || ward_store_quick_check(s) < 0 ||
-	    ward_audit_verify(s, NULL, &rep) < 0) {
-		rc = cli_fail(ctx);
-		ward_store_close(s);
-		return rc;
-	}
-	rc = rep.nfailures != 0;
-	for (size_t i = 0; i < rep.nfailures; i++)
-		cli_say("ragward: audit: %s: %s", rep.failures[i].object, rep.failures[i].problem);
-	if (rc)
-		cli_say("ragward: the store failed its audit check; refusing to serve (see 'ragward audit verify')");
-	ward_audit_report_dispose(&rep);
-	ward_store_close(s);
-	return rc;
 }
 
 static int cmd_serve(cli_ctx *ctx, int argc, char **argv)
@@ -151,8 +122,11 @@ static int cmd_serve(cli_ctx *ctx, int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (startup_check(ctx) != 0)
-		return WARD_EXIT_FAIL;
+	/* Before it listens, the server checks the store (quick_check, the
+	 * audit log against HOME's anchor) and refuses one that was rolled
+	 * back, truncated or edited: WARD_EVERIFY, exit 1, each failure on a
+	 * security log line. It checks again at each SIGHUP and each replaced
+	 * database file, and refuses to serve from then on (T49). */
 	if (ward_server_start(&srv, ctx->home, &o) < 0)
 		return cli_fail(ctx);
 	if (o.unix_path)
@@ -186,7 +160,10 @@ const cli_command cli_cmds_serve[] = {
          "('ragward callers add'). SIGTERM or SIGINT stop after the requests in flight;\n"
          "SIGHUP reopens the store and re-reads HOME/config.yaml. Before it listens it\n"
          "runs SQLite's quick_check and the audit-log verification (with HOME's anchor):\n"
-         "a store that was rolled back, truncated or edited is not served (exit 1).\n"
+         "a store that was rolled back, truncated or edited is not served (exit 1). The\n"
+         "check runs again before a reopened or replaced store answers, and every request\n"
+         "checks that the audit log did not shrink; a failure makes /v1, /mcp and /healthz\n"
+         "answer 503 until a restart (see 'ragward audit verify', 'ragward verify').\n"
          "MCP over Streamable HTTP is at /mcp (docs/mcp.md).\n\n"
          "  --listen HOST:PORT     TCP address (default 127.0.0.1:8411; port 0 picks a free one)\n"
          "  --unix PATH            listen on a unix socket (created 0660) instead\n"

@@ -5,7 +5,9 @@
  * route, method, content type and body size. Nothing a client sends reaches
  * SQLite except through the library's bound parameters, and no internal
  * error text reaches a client: 500 and 503 carry fixed messages, the detail
- * goes to the log.
+ * goes to the log. A store that fails its check (T49: at start, at each new
+ * generation, or a log that shrank under a request) is refused: see
+ * "refuse-to-serve" below.
  */
 #define _GNU_SOURCE /* struct ucred */
 #include <arpa/inet.h>
@@ -28,6 +30,7 @@
 #include <microhttpd.h>
 
 #include "ragward/alloc.h"
+#include "ragward/audit.h"
 #include "ragward/buf.h"
 #include "ragward/callers.h"
 #include "ragward/mcp.h"
@@ -48,6 +51,7 @@
 #define LOG_PATH_MAX        120
 #define MAX_HOSTS           16
 #define TRACE_FLUSH_MS      1000 /* a quiet server's last trace records are synced within this (+ the batch window) */
+#define REFUSING_MSG        "store failed its audit check; refusing to serve"
 
 typedef struct {
 	ward_store *s;
@@ -70,6 +74,26 @@ struct ward_server {
 	size_t npool, pool_cap;
 	atomic_uint gen;
 	atomic_long inflight;
+	/*
+	 * Refuse-to-serve (T49). Every generation of the store (the one at
+	 * start, each SIGHUP, each replaced file) passes quick_check and the
+	 * audit-log verification once before a request is answered from it;
+	 * check_mu makes the other threads wait for that check rather than
+	 * serve unchecked. Every request then compares the log size its
+	 * connection sees with log_high, the largest this server has seen (and
+	 * the anchor's): a smaller one is a rollback in place. A failure sets
+	 * refusing, which nothing clears: the store stays untrusted until an
+	 * operator has looked at `ragward audit verify` and `ragward verify`
+	 * and restarted the server (whose start-up check runs again).
+	 */
+	pthread_mutex_t check_mu;
+	int checked; /* under check_mu: checked_* name a generation that passed */
+	unsigned checked_gen;
+	dev_t checked_dev;
+	ino_t checked_ino;
+	atomic_int refusing;
+	atomic_ullong log_high;
+	atomic_ullong checks_run, checks_failed, shrinks_seen, refused;
 	ward_mcp_registry *mcp; /* Streamable HTTP sessions of POST /mcp */
 	/* The trace flusher: libmicrohttpd has no timers in thread-pool mode,
 	 * so a thread of ours syncs batched trace records every TRACE_FLUSH_MS. */
@@ -339,6 +363,128 @@ static int unix_peer_ok(struct MHD_Connection *conn)
 	return cred.uid == geteuid() || cred.gid == getegid();
 }
 
+/* ---- refuse-to-serve ------------------------------------------------------------- */
+
+/* Latches refuse-to-serve; the first cause is logged as such, later ones
+ * (other threads that saw the same store) only by their own lines. */
+static void enter_refusing(ward_server *srv, const char *why)
+{
+	if (atomic_exchange(&srv->refusing, 1) == 0)
+		ward_log(WARD_LOG_SECURITY,
+		         "refusing to serve: %s; /v1, /mcp and /healthz answer 503 until a restart (run"
+		         " 'ragward audit verify' and 'ragward verify' first)",
+		         why);
+}
+
+static void raise_log_high(ward_server *srv, uint64_t v)
+{
+	unsigned long long cur = atomic_load(&srv->log_high);
+
+	while (cur < v && !atomic_compare_exchange_weak(&srv->log_high, &cur, v))
+		;
+}
+
+/*
+ * The check of a new generation (p was just opened): quick_check and the
+ * audit log against its checkpoints and the home's anchor, once per
+ * generation, under check_mu. A check that could not run (the store busy or
+ * unreadable) answers this request 503 and is tried again by the next one;
+ * a check that ran and failed latches refuse-to-serve.
+ */
+static int generation_check(ward_server *srv, const pooled *p)
+{
+	ward_audit_report rep;
+	uint64_t anchor = 0;
+	int rc = 0;
+
+	pthread_mutex_lock(&srv->check_mu);
+	if (srv->checked && srv->checked_gen == p->gen && srv->checked_dev == p->dev && srv->checked_ino == p->ino)
+		goto out;
+	if (atomic_load(&srv->refusing)) {
+		rc = ward_error_set(WARD_EVERIFY, "refusing to serve: the store failed its audit check");
+		goto out;
+	}
+	atomic_fetch_add(&srv->checks_run, 1);
+	if ((rc = ward_audit_serve_check(p->s, &rep, &anchor)) < 0) {
+		ward_log(WARD_LOG_ERROR, "store check could not run: %s", ward_error_last()->message);
+		ward_audit_report_dispose(&rep);
+		rc = ward_error_set(WARD_EIO, "store check could not run");
+		goto out;
+	}
+	if (rep.nfailures) {
+		atomic_fetch_add(&srv->checks_failed, 1);
+		for (size_t i = 0; i < rep.nfailures; i++)
+			ward_log(WARD_LOG_SECURITY, "store check: %s: %s", rep.failures[i].object,
+			         rep.failures[i].problem);
+		enter_refusing(srv, "the store failed its audit check (quick_check and the audit log against"
+		                    " HOME/anchor.checkpoint)");
+		ward_audit_report_dispose(&rep);
+		rc = ward_error_set(WARD_EVERIFY,
+		                    "the store failed its audit check; refusing to serve (see 'ragward audit verify'"
+		                    " and 'ragward verify')");
+		goto out;
+	}
+	/* Both were read before any request of this generation: no later read
+	 * may see less (verify found the latest checkpoint covering every event). */
+	raise_log_high(srv, anchor);
+	raise_log_high(srv, rep.events);
+	ward_audit_report_dispose(&rep);
+	srv->checked = 1;
+	srv->checked_gen = p->gen;
+	srv->checked_dev = p->dev;
+	srv->checked_ino = p->ino;
+out:
+	pthread_mutex_unlock(&srv->check_mu);
+	return rc;
+}
+
+/*
+ * The guard of every request: `size` is the latest checkpoint's tree size
+ * as p's connection saw it, `high` is log_high loaded before that read
+ * began. Loading it first matters: every value in log_high was read after
+ * the commit that made it, so a read that starts later sees at least that
+ * much; a value raised meanwhile by a concurrent request on a newer
+ * snapshot cannot make this one look like a rollback. Costs at most one
+ * prepared statement: search and healthz hand in the size they read anyway.
+ */
+static int log_guard(ward_server *srv, const pooled *p, uint64_t high, int64_t size, int found)
+{
+	uint64_t seen = found && size > 0 ? (uint64_t)size : 0;
+	struct stat sb;
+	char why[200];
+
+	if (seen >= high) {
+		if (seen > high)
+			raise_log_high(srv, seen);
+		return 0;
+	}
+	/* A connection to a file replaced while the request ran sees an old
+	 * file: not this request's to judge, the next one opens (and checks)
+	 * the new file. */
+	if (stat(srv->db_path, &sb) != 0 || sb.st_dev != p->dev || sb.st_ino != p->ino)
+		return ward_error_set(WARD_EIO, "store database replaced while a request used it");
+	atomic_fetch_add(&srv->shrinks_seen, 1);
+	snprintf(why, sizeof(why),
+	         "the audit log's latest checkpoint covers %llu events, fewer than the %llu this server has seen"
+	         " (rolled back or truncated in place)",
+	         (unsigned long long)seen, (unsigned long long)high);
+	ward_log(WARD_LOG_SECURITY, "store check: %s", why);
+	enter_refusing(srv, why);
+	return ward_error_set(WARD_EVERIFY, "refusing to serve: %s", why);
+}
+
+/* The guard with its own read of the log size (endpoints other than search). */
+static int log_guard_read(ward_server *srv, const pooled *p)
+{
+	uint64_t high = atomic_load(&srv->log_high);
+	int64_t size = 0;
+	int found = 0, rc;
+
+	if ((rc = ward_store_checkpoint_size(p->s, &size, &found)) < 0)
+		return rc;
+	return log_guard(srv, p, high, size, found);
+}
+
 /* ---- store pool ------------------------------------------------------------------- */
 
 static void pool_close(pooled *p)
@@ -349,16 +495,22 @@ static void pool_close(pooled *p)
 
 /* A read-only store connection for this request: a connection is never used
  * by two threads at once. One opened before a reload, or on a database file
- * that has since been replaced (another inode), is reopened. */
-static int pool_acquire(ward_server *srv, pooled *out)
+ * that has since been replaced (another inode), is reopened; a connection of
+ * a generation not seen before is checked first (generation_check). Returns
+ * WARD_EVERIFY while the server refuses to serve, except with `for_metrics`:
+ * /metrics, which shows the refusal, still authenticates its caller (nothing
+ * else is read from the store then). */
+static int pool_acquire(ward_server *srv, pooled *out, int for_metrics)
 {
-	struct stat sb;
+	struct stat sb, after;
 	pooled stale[8];
 	size_t nstale = 0;
 	unsigned gen = atomic_load(&srv->gen);
 	int rc;
 
 	memset(out, 0, sizeof(*out));
+	if (atomic_load(&srv->refusing) && !for_metrics)
+		return ward_error_set(WARD_EVERIFY, "refusing to serve: the store failed its audit check");
 	if (stat(srv->db_path, &sb) != 0)
 		return ward_error_set(WARD_EIO, "store database missing: %s", strerror(errno));
 	pthread_mutex_lock(&srv->mu);
@@ -380,9 +532,21 @@ static int pool_acquire(ward_server *srv, pooled *out)
 		return 0;
 	if ((rc = ward_store_open(&out->s, srv->home, 0)) < 0)
 		return rc;
+	/* The file opened must be the one stat'ed: a replacement between the
+	 * two would label an unchecked file with a checked inode. */
+	if (stat(srv->db_path, &after) != 0 || after.st_dev != sb.st_dev || after.st_ino != sb.st_ino) {
+		pool_close(out);
+		return ward_error_set(WARD_EIO, "store database replaced while opening it");
+	}
 	out->gen = gen;
 	out->dev = sb.st_dev;
 	out->ino = sb.st_ino;
+	if (atomic_load(&srv->refusing) && for_metrics)
+		return 0;
+	if ((rc = generation_check(srv, out)) < 0) {
+		pool_close(out);
+		return rc;
+	}
 	return 0;
 }
 
@@ -603,6 +767,27 @@ static enum MHD_Result send_error(request *rq, struct MHD_Connection *conn, unsi
 	return send_error_hdr(rq, conn, status, msg, NULL, NULL);
 }
 
+/* 503 while the server refuses to serve; /healthz keeps its own shape. */
+static enum MHD_Result send_refusing(request *rq, struct MHD_Connection *conn)
+{
+	atomic_fetch_add(&rq->srv->refused, 1);
+	if (rq->ep == WARD_EP_HEALTHZ)
+		return send_json(rq, conn, 503, json_pack("{s:b, s:s}", "ok", 0, "error", REFUSING_MSG));
+	return send_error(rq, conn, 503, REFUSING_MSG);
+}
+
+/* A store that cannot serve this request: refused (WARD_EVERIFY, from
+ * pool_acquire or the log guard), or unavailable for now. */
+static enum MHD_Result send_unavailable(request *rq, struct MHD_Connection *conn, int rc)
+{
+	if (rc == WARD_EVERIFY)
+		return send_refusing(rq, conn);
+	ward_log(WARD_LOG_ERROR, "http: store unavailable: %s", ward_error_last()->message);
+	if (rq->ep == WARD_EP_HEALTHZ)
+		return send_json(rq, conn, 503, json_pack("{s:b, s:s}", "ok", 0, "error", "store unavailable"));
+	return send_error(rq, conn, 503, "store unavailable");
+}
+
 /* A library error as a response: client errors carry the library's one-line
  * reason; server errors a fixed text (the reason goes to the log). */
 static enum MHD_Result send_lib_error(request *rq, struct MHD_Connection *conn, int code)
@@ -623,15 +808,16 @@ static enum MHD_Result send_lib_error(request *rq, struct MHD_Connection *conn, 
 
 /* ---- endpoints -------------------------------------------------------------------------- */
 
-static enum MHD_Result handle_search(request *rq, struct MHD_Connection *conn, ward_store *s)
+static enum MHD_Result handle_search(request *rq, struct MHD_Connection *conn, const pooled *p)
 {
 	static const char *const fields[] = {"query", "k", "sources", "min_trust", "datamark", NULL};
 	int64_t sources[WARD_QUERY_MAX_SOURCES];
 	const char **labels = NULL;
-	json_t *req = NULL, *labels_json = NULL, *res = NULL, *v;
+	json_t *req = NULL, *labels_json = NULL, *res = NULL, *v, *cp;
 	ward_retrieve_opts o;
 	size_t nlabels = 0;
 	enum MHD_Result ret;
+	uint64_t high;
 	int rc;
 
 	ward_retrieve_opts_init(&o);
@@ -696,8 +882,22 @@ static enum MHD_Result handle_search(request *rq, struct MHD_Connection *conn, w
 	o.caller = rq->caller.name;
 	o.no_trace = rq->srv->o.no_trace;
 	v = json_object_get(req, "query");
-	if ((rc = ward_retrieve(s, json_string_value(v), json_string_length(v), &o, &res)) < 0)
+	high = atomic_load(&rq->srv->log_high); /* before the retrieval reads the log size: log_guard */
+	if ((rc = ward_retrieve(p->s, json_string_value(v), json_string_length(v), &o, &res)) < 0)
 		goto fail;
+	/* The log size ward_retrieve read for the results' integrity block is
+	 * the guard's: no second query. Without results, one cached read. */
+	cp = json_object_get(json_object_get(json_array_get(json_object_get(res, "results"), 0), "integrity"),
+	                     "checkpoint_size");
+	if (json_is_integer(cp))
+		rc = log_guard(rq->srv, p, high, (int64_t)json_integer_value(cp), 1);
+	else
+		rc = log_guard_read(rq->srv, p);
+	if (rc < 0) {
+		json_decref(res);
+		ret = send_unavailable(rq, conn, rc);
+		goto done;
+	}
 	ret = send_json(rq, conn, 200, res);
 	goto done;
 fail:
@@ -888,7 +1088,29 @@ static enum MHD_Result handle_metrics(request *rq, struct MHD_Connection *conn)
 	size_t len = 0;
 
 	ward_buf_init(&b, 1024 * 1024);
-	if (ward_metrics_render(&b) < 0 || ward_buf_detach(&b, &text, &len) < 0) {
+	if (ward_metrics_render(&b) < 0 ||
+	    ward_buf_printf(&b,
+	                    "# HELP ragward_refusing 1 while the server refuses to serve because the store failed"
+	                    " its audit check (until restarted).\n"
+	                    "# TYPE ragward_refusing gauge\n"
+	                    "ragward_refusing %d\n"
+	                    "# HELP ragward_store_checks_total Store checks (quick_check and the audit log against"
+	                    " the anchor) run before serving a generation of the store.\n"
+	                    "# TYPE ragward_store_checks_total counter\n"
+	                    "ragward_store_checks_total %llu\n"
+	                    "# HELP ragward_store_check_failures_total Failed store checks: a generation's check"
+	                    " (check=\"store\") or a request that saw the audit log shrink (check=\"log_size\").\n"
+	                    "# TYPE ragward_store_check_failures_total counter\n"
+	                    "ragward_store_check_failures_total{check=\"store\"} %llu\n"
+	                    "ragward_store_check_failures_total{check=\"log_size\"} %llu\n"
+	                    "# HELP ragward_refused_requests_total Requests answered 503 because the server refuses"
+	                    " to serve.\n"
+	                    "# TYPE ragward_refused_requests_total counter\n"
+	                    "ragward_refused_requests_total %llu\n",
+	                    atomic_load(&rq->srv->refusing) ? 1 : 0, atomic_load(&rq->srv->checks_run),
+	                    atomic_load(&rq->srv->checks_failed), atomic_load(&rq->srv->shrinks_seen),
+	                    atomic_load(&rq->srv->refused)) < 0 ||
+	    ward_buf_detach(&b, &text, &len) < 0) {
 		ward_buf_dispose(&b);
 		return send_error(rq, conn, 500, "internal error");
 	}
@@ -963,6 +1185,11 @@ static int precheck(request *rq, struct MHD_Connection *conn, const char *url, c
 	if (srv->is_unix && !unix_peer_ok(conn))
 		return (*ret = send_error(rq, conn, 403, "forbidden")), 1;
 	rq->ep = route(url, &want, &chunk_id);
+	/* Before the token: a store that failed its check is not trusted to
+	 * say which tokens are valid either (a rollback revives revoked ones). */
+	if (atomic_load(&srv->refusing) &&
+	    (strncmp(url, "/v1/", 4) == 0 || rq->ep == WARD_EP_MCP || rq->ep == WARD_EP_HEALTHZ))
+		return (*ret = send_refusing(rq, conn)), 1;
 	needs_auth = strncmp(url, "/v1/", 4) == 0 || rq->ep == WARD_EP_METRICS || rq->ep == WARD_EP_MCP;
 	if (needs_auth) {
 		pooled p;
@@ -974,10 +1201,8 @@ static int precheck(request *rq, struct MHD_Connection *conn, const char *url, c
 			return (*ret = send_error_hdr(rq, conn, 401, "unauthorized", MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 			                              "Bearer")),
 			       1;
-		if ((rc = pool_acquire(srv, &p)) < 0) {
-			ward_log(WARD_LOG_ERROR, "http: store unavailable: %s", ward_error_last()->message);
-			return (*ret = send_error(rq, conn, 503, "store unavailable")), 1;
-		}
+		if ((rc = pool_acquire(srv, &p, rq->ep == WARD_EP_METRICS)) < 0)
+			return (*ret = send_unavailable(rq, conn, rc)), 1;
 		plen = strlen(auth + 7);
 		rc = ward_callers_authenticate(p.s, auth + 7, plen, &rq->caller);
 		pool_release(srv, &p);
@@ -1082,19 +1307,24 @@ static enum MHD_Result dispatch(request *rq, struct MHD_Connection *conn, const 
 	(void)route(url, &want, &chunk_id);
 	if (rq->ep == WARD_EP_METRICS)
 		return handle_metrics(rq, conn);
-	if ((rc = pool_acquire(rq->srv, &p)) < 0) {
-		ward_log(WARD_LOG_ERROR, "http: store unavailable: %s", ward_error_last()->message);
-		if (rq->ep == WARD_EP_HEALTHZ)
-			return send_json(rq, conn, 503, json_pack("{s:b, s:s}", "ok", 0, "error", "store unavailable"));
-		return send_error(rq, conn, 503, "store unavailable");
+	if ((rc = pool_acquire(rq->srv, &p, 0)) < 0)
+		return send_unavailable(rq, conn, rc);
+	/* Search and healthz read the log size anyway and guard with it. */
+	if (rq->ep != WARD_EP_SEARCH && rq->ep != WARD_EP_HEALTHZ && (rc = log_guard_read(rq->srv, &p)) < 0) {
+		ret = send_unavailable(rq, conn, rc);
+		pool_release(rq->srv, &p);
+		return ret;
 	}
 	switch (rq->ep) {
 	case WARD_EP_HEALTHZ: {
+		uint64_t high = atomic_load(&rq->srv->log_high);
 		int64_t size = 0;
 		int found = 0;
 		if (ward_store_checkpoint_size(p.s, &size, &found) < 0) {
 			ward_log(WARD_LOG_ERROR, "http: healthz: %s", ward_error_last()->message);
 			ret = send_json(rq, conn, 503, json_pack("{s:b, s:s}", "ok", 0, "error", "store unreadable"));
+		} else if ((rc = log_guard(rq->srv, &p, high, size, found)) < 0) {
+			ret = send_unavailable(rq, conn, rc);
 		} else {
 			static const char ok[] = "{\"ok\":true}";
 			ret = send_body(rq, conn, 200, "application/json", (char *)ok, sizeof(ok) - 1, NULL, NULL,
@@ -1103,7 +1333,7 @@ static enum MHD_Result dispatch(request *rq, struct MHD_Connection *conn, const 
 		break;
 	}
 	case WARD_EP_SEARCH:
-		ret = handle_search(rq, conn, p.s);
+		ret = handle_search(rq, conn, &p);
 		break;
 	case WARD_EP_CITATIONS:
 		ret = handle_cite(rq, conn, p.s);
@@ -1311,6 +1541,7 @@ int ward_server_start(ward_server **out, const char *home, const ward_server_opt
 	srv->listen_fd = -1;
 	srv->is_unix = o.unix_path != NULL;
 	pthread_mutex_init(&srv->mu, NULL);
+	pthread_mutex_init(&srv->check_mu, NULL);
 	srv->pool_cap = (size_t)o.threads * 2;
 	if (!(srv->home = ward_strdup(home)) || !(srv->pool = ward_calloc(srv->pool_cap, sizeof(*srv->pool))) ||
 	    !(srv->db_path = ward_malloc(strlen(home) + 16)) || ward_mcp_registry_new(&srv->mcp, 0, 0) < 0) {
@@ -1321,9 +1552,10 @@ int ward_server_start(ward_server **out, const char *home, const ward_server_opt
 	srv->o.listen = NULL;
 	srv->o.unix_path = NULL;
 	srv->o.extra_hosts = NULL;
-	/* Fail now, not at the first request, when HOME is not a store or
-	 * its trace file cannot be used (traces.path). */
-	if ((rc = pool_acquire(srv, &first)) < 0)
+	/* Fail now, not at the first request, when HOME is not a store, it
+	 * fails its check (the first generation's, in pool_acquire) or its
+	 * trace file cannot be used (traces.path). */
+	if ((rc = pool_acquire(srv, &first, 0)) < 0)
 		goto fail;
 	if (!srv->o.no_trace && (rc = ward_trace_check(first.s)) < 0) {
 		pool_release(srv, &first);
@@ -1414,6 +1646,7 @@ void ward_server_stop(ward_server *srv)
 	for (size_t i = 0; i < srv->nhosts; i++)
 		ward_free(srv->hosts[i]);
 	pthread_mutex_destroy(&srv->mu);
+	pthread_mutex_destroy(&srv->check_mu);
 	ward_mcp_registry_free(srv->mcp);
 	ward_free(srv->pool);
 	ward_free(srv->db_path);

@@ -81,4 +81,19 @@ typedef struct {
 int ward_audit_verify(ward_store *s, const char *extra_anchor_path, ward_audit_report *report) WARD_MUST_CHECK;
 void ward_audit_report_dispose(ward_audit_report *r);
 
+/*
+ * The check a server runs before it answers from a store (T42, T49):
+ * SQLite's quick_check, then ward_audit_verify with the home's anchor, in
+ * one read transaction; a pass during which the anchor changed (a writer
+ * committed meanwhile) is run again. A failed quick_check is the one failure
+ * reported (object "database"): the audit log of a damaged file proves
+ * nothing. Returns 0 when the checks ran (the verdict is
+ * report->nfailures == 0) or an error when they could not (WARD_EBUSY when
+ * the anchor kept changing); dispose of the report either way. *anchor_size
+ * is the tree size of the home's anchor (0 when there is none or it names
+ * another store), which a server's later reads of the log must not fall
+ * below.
+ */
+int ward_audit_serve_check(ward_store *s, ward_audit_report *report, uint64_t *anchor_size) WARD_MUST_CHECK;
+
 #endif

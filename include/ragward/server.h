@@ -10,6 +10,12 @@
  * Worker threads each take a read-only store connection from a small pool;
  * ward_server_reload() makes them reopen it (and re-read config.yaml), and a
  * replaced database file (new inode) is reopened by itself.
+ *
+ * Refuse-to-serve (T49): each generation of the store (the first, each
+ * reload, each replaced file) passes ward_audit_serve_check before a request
+ * is answered from it, and every request checks that the audit log it sees
+ * has not shrunk. A failure makes every /v1 and /mcp request and /healthz
+ * answer 503 until the server is stopped (docs/http-api.md).
  */
 #ifndef RAGWARD_SERVER_H
 #define RAGWARD_SERVER_H
@@ -42,18 +48,21 @@ void ward_server_opts_init(ward_server_opts *o);
 typedef struct ward_server ward_server;
 
 /*
- * Opens the store in `home` read-only (checking that it is a store), binds
- * and starts serving on internal threads. Errors: WARD_EPOLICY for a
- * non-loopback address without allow_remote, WARD_EINVAL for a malformed
- * listen address, WARD_EIO when binding fails, or the store's error.
+ * Opens the store in `home` read-only (checking that it is a store and that
+ * it passes ward_audit_serve_check), binds and starts serving on internal
+ * threads. Errors: WARD_EVERIFY for a store that fails its check (each
+ * failure is logged at WARD_LOG_SECURITY), WARD_EPOLICY for a non-loopback
+ * address without allow_remote, WARD_EINVAL for a malformed listen address,
+ * WARD_EIO when binding fails, or the store's error.
  */
 int ward_server_start(ward_server **out, const char *home, const ward_server_opts *o) WARD_MUST_CHECK;
 
 /* The TCP port listened on (0 for a unix socket). */
 uint16_t ward_server_port(const ward_server *srv);
 
-/* Reopens every pooled store connection at its next use (SIGHUP). Safe from
- * any thread; not async-signal-safe. */
+/* Reopens every pooled store connection at its next use (SIGHUP); the
+ * reopened store is checked again before it answers. Does not lift
+ * refuse-to-serve. Safe from any thread; not async-signal-safe. */
 void ward_server_reload(ward_server *srv);
 
 /* Stops accepting, waits up to drain_s for requests in flight, stops the

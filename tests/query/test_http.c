@@ -4,7 +4,9 @@
  * (binding, the unix socket), T55 (body cap, slowloris, per-IP limit,
  * oversize headers), T56 (hostile JSON), and the serving rules over HTTP:
  * labels, a revoked source, a tampered chunk withheld and counted in
- * /metrics, chunks by id, keys, the citation check.
+ * /metrics, chunks by id, keys, the citation check, and T49: a store whose
+ * audit log was truncated in place, edited (caught at a reload) or tampered
+ * before the start is not served.
  */
 #define _GNU_SOURCE /* strcasestr */
 #include <stdarg.h>
@@ -61,56 +63,6 @@ typedef struct {
 
 /* ---- store ---------------------------------------------------------------------- */
 
-static int64_t add_source(fixture *f, const char *name, const char *pattern, const char *labels)
-{
-	ward_actor alice = tu_actor("alice"), bob = tu_actor("bob");
-	ward_source_request r;
-	int64_t id = 0;
-
-	memset(&r, 0, sizeof(r));
-	r.name = name;
-	r.pattern = pattern;
-	r.trust = WARD_TRUST_STANDARD;
-	r.labels = labels;
-	if (ward_sources_request(f->s, &alice, &r, &id) != 0 ||
-	    ward_sources_decide(f->s, &bob, id, WARD_DECIDE_APPROVE, NULL) != 0)
-		fail_msg("source '%s': %s", name, ward_error_last()->message);
-	return id;
-}
-
-static int64_t add_doc(fixture *f, int64_t source_id, const char *uri, const char *title, const char *text)
-{
-	ward_actor ing = tu_actor("ingester");
-	ward_chunk_in c;
-	ward_doc_in in;
-	ward_doc_outcome outcome;
-	int64_t doc_id = 0, version = 0;
-
-	memset(&in, 0, sizeof(in));
-	memset(&c, 0, sizeof(c));
-	c.heading_path = "Intro";
-	c.text = text;
-	c.len = strlen(text);
-	c.char_end = c.len;
-	in.source_id = source_id;
-	in.uri = uri;
-	in.final_url = uri;
-	in.declared_type = "text/plain";
-	in.detected_type = "text/plain";
-	in.title = title;
-	in.bytes = (const uint8_t *)text;
-	in.len = strlen(text);
-	assert_int_equal(ward_sha256(in.byte_sha256, text, in.len), 0);
-	in.fetched_at = "2026-01-02T03:04:05Z";
-	in.ruleset_sha256 = "none";
-	in.verdict = "accept";
-	in.chunks = &c;
-	in.nchunks = 1;
-	if (ward_documents_store(f->s, &ing, &in, &outcome, &doc_id, &version) != 0)
-		fail_msg("store '%s': %s", uri, ward_error_last()->message);
-	return doc_id;
-}
-
 static long long chunk_of(fixture *f, int64_t doc)
 {
 	char sql[128];
@@ -152,11 +104,11 @@ static void populate(fixture *f)
 {
 	ward_actor admin = tu_actor("admin");
 
-	f->src_public = add_source(f, "public", "https://docs.example.com/", NULL);
-	f->src_secret = add_source(f, "secret", "https://intra.example.com/", "team-x");
-	f->doc_public = add_doc(f, f->src_public, "https://docs.example.com/narwhal", "Narwhals",
+	f->src_public = tu_add_source(f->s, "public", "https://docs.example.com/", NULL);
+	f->src_secret = tu_add_source(f->s, "secret", "https://intra.example.com/", "team-x");
+	f->doc_public = tu_add_doc(f->s, f->src_public, "https://docs.example.com/narwhal", "Narwhals",
 	                        "narwhal tusk facts for everyone to read");
-	f->doc_secret = add_doc(f, f->src_secret, "https://intra.example.com/narwhal", "Secret narwhals",
+	f->doc_secret = tu_add_doc(f->s, f->src_secret, "https://intra.example.com/narwhal", "Secret narwhals",
 	                        "narwhal secret plans only for team x");
 	if (ward_callers_add(f->s, &admin, "plain", NULL, f->tok_plain, NULL) != 0 ||
 	    ward_callers_add(f->s, &admin, "team", "team-x", f->tok_team, NULL) != 0 ||
@@ -948,7 +900,7 @@ static void test_query_http__revoked_source_gone_at_once(void **state)
 	snprintf(path, sizeof(path), "/v1/chunks/%lld", chunk_of(f, f->doc_secret));
 	expect_status(f, "GET", path, f->tok_team, NULL, 404, NULL);
 	/* a new ingest appears without a restart */
-	add_doc(f, f->src_public, "https://docs.example.com/new", "New", "narwhal freshly ingested page");
+	tu_add_doc(f->s, f->src_public, "https://docs.example.com/new", "New", "narwhal freshly ingested page");
 	res = search(f, f->tok_plain, "freshly ingested");
 	assert_int_equal(json_array_size(json_object_get(res, "results")), 1);
 	json_decref(res);
@@ -1066,6 +1018,103 @@ static void test_query_http__citations(void **state)
 	              400, NULL);
 }
 
+/* ---- T49: refuse to serve a rolled-back or tampered store ------------------------------- */
+
+#define REFUSAL_BODY                                                                                                   \
+	"{\"error\":{\"code\":\"unavailable\",\"message\":\"store failed its audit check; refusing to serve\"}}"
+
+/* Every /v1 endpoint (with a token or without), /mcp and /healthz answer the
+ * refusal, and no chunk text leaks. */
+static void expect_refusing(fixture *f)
+{
+	static const char *const paths[][3] = {
+	        {"POST", "/v1/search", "{\"query\":\"narwhal\"}"},
+	        {"POST", "/v1/citations/check",
+	         "{\"trace_id\":\"00000000000000000000000000000000\",\"output\":\"[1]\"}"},
+	        {"GET", "/v1/keys", NULL},
+	        {"GET", "/v1/chunks/1", NULL},
+	        {"GET", "/v1/nope", NULL},
+	        {"POST", "/mcp", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}"},
+	};
+	resp r;
+
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		const char *tokens[2] = {f->tok_plain, NULL};
+		for (size_t t = 0; t < 2; t++) {
+			r = http(f, paths[i][0], paths[i][1], tokens[t], paths[i][2]);
+			if (r.status != 503 || strcmp(r.body, REFUSAL_BODY) != 0)
+				fail_msg("%s %s (%s token): got %ld '%s', want 503 %s", paths[i][0], paths[i][1],
+				         tokens[t] ? "with a" : "no", r.status, r.body, REFUSAL_BODY);
+			assert_null(strstr(r.body, "narwhal"));
+			resp_free(&r);
+		}
+	}
+	expect_status(f, "GET", "/healthz", NULL, NULL, 503,
+	              "{\"ok\":false,\"error\":\"store failed its audit check; refusing to serve\"}");
+}
+
+static void test_query_http__refuses_log_truncated_in_place(void **state)
+{
+	fixture *f = *state;
+	unsigned long long refused;
+	json_t *res = search(f, f->tok_plain, "narwhal");
+
+	assert_true(has_doc(res, f->doc_public));
+	json_decref(res);
+	assert_int_equal(metric(f, "ragward_refusing"), 0);
+	assert_int_equal(metric(f, "ragward_store_checks_total"), 1); /* the start's */
+	/* The last two events and the checkpoints covering them go, in place
+	 * (same inode, no reload): only the per-request guard can see it. */
+	tu_drop_audit_triggers(f->home);
+	tu_raw_exec_ok(f->home, "DELETE FROM audit_events WHERE seq > (SELECT max(seq) - 2 FROM audit_events);"
+	                        "DELETE FROM checkpoints WHERE tree_size > (SELECT max(seq) FROM audit_events);");
+	expect_status(f, "POST", "/v1/search", f->tok_plain, "{\"query\":\"narwhal\"}", 503, REFUSAL_BODY);
+	expect_refusing(f);
+	assert_int_equal(metric(f, "ragward_refusing"), 1);
+	assert_int_equal(metric(f, "ragward_store_check_failures_total{check=\"log_size\"}"), 1);
+	refused = metric(f, "ragward_refused_requests_total");
+	assert_true(refused >= 14);
+	/* a reload does not lift it; only a restart (which checks again) would */
+	ward_server_reload(f->srv);
+	expect_refusing(f);
+	assert_true(metric(f, "ragward_refused_requests_total") > refused);
+	assert_int_equal(metric(f, "ragward_refusing"), 1);
+}
+
+static void test_query_http__reload_checks_again(void **state)
+{
+	fixture *f = *state;
+
+	expect_status(f, "POST", "/v1/search", f->tok_plain, "{\"query\":\"narwhal\"}", 200, "narwhal");
+	/* An event rewritten in place: the log keeps its size, so the cheap
+	 * guard cannot tell; the check of the reloaded generation does. */
+	tu_drop_audit_triggers(f->home);
+	tu_raw_exec_ok(f->home, "UPDATE audit_events SET actor = 'mallory' WHERE seq = 3;");
+	ward_server_reload(f->srv);
+	expect_status(f, "POST", "/v1/search", f->tok_plain, "{\"query\":\"narwhal\"}", 503, REFUSAL_BODY);
+	expect_refusing(f);
+	assert_int_equal(metric(f, "ragward_store_checks_total"), 2);
+	assert_int_equal(metric(f, "ragward_store_check_failures_total{check=\"store\"}"), 1);
+	assert_int_equal(metric(f, "ragward_refusing"), 1);
+}
+
+static void test_query_http__start_refuses_tampered_store(void **state)
+{
+	fixture *f;
+	ward_server_opts o;
+
+	assert_int_equal(setup_store(state), 0);
+	f = *state;
+	populate(f);
+	tu_drop_audit_triggers(f->home);
+	tu_raw_exec_ok(f->home, "DELETE FROM audit_events WHERE seq = (SELECT max(seq) FROM audit_events);"
+	                        "DELETE FROM checkpoints WHERE tree_size > (SELECT max(seq) FROM audit_events);");
+	test_opts(&o);
+	assert_int_equal(ward_server_start(&f->srv, f->home, &o), WARD_EVERIFY);
+	assert_null(f->srv);
+	assert_non_null(strstr(ward_error_last()->message, "refusing to serve"));
+}
+
 static int teardown_any(void **state)
 {
 	return teardown(state);
@@ -1088,6 +1137,9 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_query_http__tampered_chunk_withheld_and_counted, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_query_http__keys_healthz_reload, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_query_http__citations, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_query_http__refuses_log_truncated_in_place, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_query_http__reload_checks_again, setup, teardown),
+	        cmocka_unit_test_teardown(test_query_http__start_refuses_tampered_store, teardown_any),
 	};
 	int rc;
 
