@@ -778,17 +778,56 @@ static int check_anchor(ward_store *s, const ward_checkpoint *a, const char *nam
 	return 0;
 }
 
+/*
+ * The anchors are read before the log, and the log in one read transaction:
+ * an anchor is written after its commit, so one read first can only be as
+ * old as the snapshot or older, never newer. Read after (as before), a
+ * writer committing in between made the log look truncated ("log shrank")
+ * to an `audit verify` or `verify` run during an ingest; events and
+ * checkpoints read in two snapshots could do the same.
+ */
+typedef struct {
+	int rc; /* 0, or the read's error (its message below) */
+	ward_checkpoint c;
+	char message[sizeof(((ward_error *)0)->message)];
+} anchor_read_t;
+
 int ward_audit_verify(ward_store *s, const char *extra_anchor_path, ward_audit_report *r)
 {
 	sqlite3_stmt *st = NULL;
 	ward_hash *leaves = NULL;
 	uint64_t n = 0, last_size = 0, max_size = 0;
 	ward_buf path;
-	int rc, have_last = 0;
+	int rc, have_last = 0, own_tx = 0;
 	ward_hash last_root;
+	const char *paths[2] = {NULL, extra_anchor_path};
+	anchor_read_t anchors[2];
 
 	memset(r, 0, sizeof(*r));
+	memset(anchors, 0, sizeof(anchors));
 	ward_buf_init(&path, WARD_MAX_PATH_LEN);
+	/* Anchors kept outside the database: the home's own, and the caller's. */
+	if ((rc = ward_buf_printf(&path, "%s/anchor.checkpoint", s->home)) < 0)
+		goto done;
+	paths[0] = path.ptr;
+	for (int i = 0; i < 2; i++) {
+		if (!paths[i])
+			continue;
+		if ((anchors[i].rc = ward_checkpoint_read_file(&anchors[i].c, paths[i])) < 0) {
+			if (i == 1) { /* the caller's file: an error of the call */
+				rc = anchors[i].rc;
+				goto done;
+			}
+			snprintf(anchors[i].message, sizeof(anchors[i].message), "%s", ward_error_last()->message);
+		}
+	}
+	if (sqlite3_get_autocommit(s->db)) {
+		if (sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+			rc = ward_db_fail(s, "starting the audit check");
+			goto done;
+		}
+		own_tx = 1;
+	}
 	if ((rc = load_leaves(s, &leaves, &n, r)) < 0)
 		goto done;
 	r->events = n;
@@ -872,28 +911,16 @@ int ward_audit_verify(ward_store *s, const char *extra_anchor_path, ward_audit_r
 			goto done;
 	}
 
-	/* Anchors kept outside the database: the home's own, and the caller's. */
-	if ((rc = ward_buf_printf(&path, "%s/anchor.checkpoint", s->home)) < 0)
-		goto done;
 	{
-		const char *paths[2] = {path.ptr, extra_anchor_path};
 		const char *names[2] = {"anchor", "checkpoint file"};
 		for (int i = 0; i < 2; i++) {
-			ward_checkpoint a;
-			if (!paths[i])
+			if (!paths[i] || (anchors[i].rc == WARD_ENOTFOUND && i == 0))
 				continue;
-			rc = ward_checkpoint_read_file(&a, paths[i]);
-			if (rc == WARD_ENOTFOUND && i == 0) {
-				rc = 0;
-				continue;
-			}
-			if (rc < 0) {
-				if (i == 1)
-					goto done;
-				rc = report_add(r, names[i], "%s", ward_error_last()->message);
+			if (anchors[i].rc < 0) {
+				rc = report_add(r, names[i], "%s", anchors[i].message);
 			} else {
 				r->anchors_checked++;
-				rc = check_anchor(s, &a, names[i], leaves, n, r);
+				rc = check_anchor(s, &anchors[i].c, names[i], leaves, n, r);
 			}
 			if (rc < 0)
 				goto done;
@@ -901,6 +928,8 @@ int ward_audit_verify(ward_store *s, const char *extra_anchor_path, ward_audit_r
 	}
 done:
 	sqlite3_finalize(st);
+	if (own_tx)
+		sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL); /* read only: nothing to keep or lose */
 	ward_free(leaves);
 	ward_buf_dispose(&path);
 	return rc;
