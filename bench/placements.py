@@ -8,8 +8,12 @@ in plain text is written again hex-encoded, rot13 with a marker, percent-encoded
 base64 in Markdown inline code, in a table cell, a <details> body, an aria-label,
 opacity:0 / color:transparent / 0.01em text, a Markdown heading, footnote and
 link title, with a zero-width space between every character, with Cyrillic
-homoglyphs, spaced out, and as a JSON string value. Per placement it prints how
-many of those payloads are still detected (verdict other than accept).
+homoglyphs, spaced out (the first three words; every word with three spaces
+between words; every word with " / " between words; every word with one space
+everywhere), with words split by hyphens (after the second letter of every
+word of six letters or more; at a line break in the middle of every word of
+eight or more), and as a JSON string value. Per placement it prints how many
+of those payloads are still detected (verdict other than accept).
 
 Usage: bench/placements.py [EVAL_DIR] [N]     (default ../shared/eval/dev, 40)
        RAGWARD_BIN selects the binary (default build-bench/ragward).
@@ -63,6 +67,32 @@ def spaced(p):
     return " ".join(" ".join(w) for w in words[:3]) + " " + " ".join(words[3:])
 
 
+def spaced_gaps(p):
+    """Every word letter-spaced, three spaces between words."""
+    return "   ".join(" ".join(w) for w in p.split())
+
+
+def spaced_punct(p):
+    """Every word letter-spaced, " / " between words."""
+    return " / ".join(" ".join(w) for w in p.split())
+
+
+def spaced_all(p):
+    """Every word letter-spaced, one space everywhere: no word gap to see."""
+    return " ".join(" ".join(w) for w in p.split())
+
+
+def hyphen_split(p):
+    """Every word of six letters or more split by a hyphen after its second."""
+    return " ".join(w[:2] + "-" + w[2:] if len(w) >= 6 and w[:3].isalpha() else w for w in p.split())
+
+
+def hyphen_break(p):
+    """Lines broken inside the long words: "instruc-" + newline + "tions"."""
+    return " ".join(w[:len(w) // 2] + "-\n" + w[len(w) // 2:] if len(w) >= 8 and w.isalpha() else w
+                    for w in p.split())
+
+
 def variants(p):
     h = html.escape(p)
     q = urllib.parse.quote(p)
@@ -84,6 +114,11 @@ def variants(p):
         "zero-width-all.txt": f"Cache notes.\n{chr(0x200B).join(p)}\nEnd.\n",
         "homoglyph.txt": f"Cache notes.\n{p.translate(CYRILLIC)}\nEnd.\n",
         "spaced-out.txt": f"Cache notes.\n{spaced(p)}\nEnd.\n",
+        "spaced-gaps.txt": f"Cache notes.\n{spaced_gaps(p)}\nEnd.\n",
+        "spaced-all.txt": f"Cache notes.\n{spaced_all(p)}\nEnd.\n",
+        "spaced-punct.txt": f"Cache notes.\n{spaced_punct(p)}\nEnd.\n",
+        "hyphen-split.txt": f"Cache notes.\n{hyphen_split(p)}\nEnd.\n",
+        "hyphen-break.txt": f"Cache notes.\n{hyphen_break(p)}\nEnd.\n",
         "json-value.txt": 'config = {"note": "%s"}\n' % p.replace('"', '\\"'),
     }
 

@@ -13,6 +13,7 @@
  */
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <unicode/uchar.h>
@@ -640,57 +641,356 @@ static int find_spaced(const unsigned char *s, size_t n, size_t from, size_t *ws
 	return 0;
 }
 
-/* Rewrites folded text without the separators of spaced-out words; rare, so
- * it is a second pass whose map is composed with folded's. */
-static int rejoin(sink *k)
+static inline int ascii_letter(unsigned char ch)
 {
-	const unsigned char *s = (const unsigned char *)k->buf.ptr;
-	size_t n = k->buf.len, pos = 0, ws, we;
+	return (unsigned)((ch | 0x20) - 'a') < 26u;
+}
+
+/* After a letter-spaced run ending at s[from] (separator `sep`): a gap of
+ * punctuation between letter groups (" / ", "_", " | ", " - ", or spaces
+ * around a run spaced with dots) and another group of one or more spaced
+ * letters ("i g n o r e / a l l"). [from, *ge) is the gap, [*ge, *gend) the
+ * group; *space: the gap holds a space (a word gap; otherwise the groups
+ * join). " . " between space-separated letters is not a gap: it ends a
+ * sentence more often than it separates words, and rules read sentence
+ * ends ("c o n v e r s a t i o n . Y O U"). */
+static int next_group(const unsigned char *s, size_t n, size_t from, unsigned char sep, size_t *ge, size_t *gend,
+                      int *space)
+{
+	size_t g = from, np = 0, nsp = 0, q;
+
+	while (g < n && g - from < 4) {
+		unsigned char c = s[g];
+
+		if (c == ' ')
+			nsp++;
+		else if (c != sep &&
+		         (c == '/' || c == '_' || c == '|' || c == '-' || c == '*' || (c == '.' && sep != ' ')))
+			np++;
+		else
+			break;
+		g++;
+	}
+	if (sep == ' ' ? np == 0 : np + nsp == 0)
+		return 0;
+	if (g >= n || !ascii_letter(s[g]))
+		return 0;
+	q = g + 1;
+	if (q < n && s[q] != sep && cp_word(s[q] < 0x80 ? s[q] : 0x41)) /* a word, not a spaced letter */
+		return 0;
+	while (q + 1 < n && s[q] == sep && ascii_letter(s[q + 1]) &&
+	       (q + 2 >= n || s[q + 2] == sep || !cp_word(s[q + 2] < 0x80 ? s[q + 2] : 0x41)))
+		q += 2;
+	*ge = g;
+	*gend = q;
+	*space = nsp > 0;
+	return 1;
+}
+
+/* Byte ranges of folded text that the rewrite drops, in order. */
+typedef struct {
+	ward_folded_span *v;
+	size_t n, cap;
+} span_list;
+
+static int spans_push(span_list *l, size_t a, size_t b)
+{
+	if (l->n == l->cap) {
+		size_t nc = l->cap ? l->cap * 2 : 16;
+		ward_folded_span *nv = ward_realloc(l->v, nc * sizeof(*nv));
+
+		if (nv == NULL)
+			return ward_error_set(WARD_ENOMEM, "normalize: out of memory");
+		l->v = nv;
+		l->cap = nc;
+	}
+	l->v[l->n].start = a;
+	l->v[l->n].end = b;
+	l->n++;
+	return 0;
+}
+
+/* 1 when the raw text between the letters around folded offset q (a space
+ * of a letter-spaced run) is a word gap: two or more whitespace characters
+ * ("\r\n" counts as one). "i g n o r e   a l l" has one after the 'e'. */
+static int wide_gap(const ward_offmap *map, const unsigned char *raw, size_t rlen, size_t q)
+{
+	size_t r0 = ward_offmap_lookup(map, q), r1 = ward_offmap_lookup(map, q + 1), nsp = 0;
+
+	if (r1 > rlen)
+		r1 = rlen;
+	if (r1 < r0 + 2)
+		return 0;
+	while (r0 < r1) {
+		uint32_t cp;
+
+		if (raw[r0] == '\r' && r0 + 1 < r1 && raw[r0 + 1] == '\n')
+			r0++;
+		cp = ward_utf8_next(raw, &r0);
+		if (cp < 0x80 ? ascii_space((unsigned char)cp) : (cp_flags(cp) & F_SPACE) != 0)
+			nsp++;
+	}
+	return nsp >= 2;
+}
+
+/* Words the injection rules are made of, for joining a word split by
+ * hyphens ("i-nstruction", "ig-nore", "in-struc-tions"). A hyphenated chain
+ * is joined only when its letters spell one of these (plus at most four more
+ * letters: "instructions") with every hyphen inside it; "state-of-the-art",
+ * "e-mail", "system-prompt" or "ki-assistent" stay as they are. A hyphen at
+ * a line break inside a word ("instruc-" newline "tions") is joined whatever
+ * the word. */
+static const char *const split_words[] = {
+	"ignore", "disregard", "forget", "neglect", "override", "bypass", "circumvent", "abandon", "previous",
+	"preceding", "prior", "earlier", "above", "instruction", "direction", "directive", "guideline", "guidance",
+	"command", "constraint", "restriction", "limitation", "unrestricted", "unfiltered", "uncensored",
+	"prompt", "system", "developer", "assistant", "conversation", "context", "message", "following",
+	"everything", "anything", "reveal", "repeat", "verbatim", "confidential", "password", "credential",
+	"secret", "jailbreak", "pretend", "roleplay", "respond", "response", "reply", "answer", "output",
+	"translate", "execute", "obey", "include", "inclusion", "incorporate", "insert", "snippet",
+	"implementation", "summary", "exfiltrate", "administrator", "important", "immediately", "instead",
+};
+
+/* Length of the vocabulary word that `w` (n letters) spells, or 0. */
+static size_t split_word_match(const char *w, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(split_words) / sizeof(split_words[0]); i++) {
+		size_t sl;
+
+		if (split_words[i][0] != w[0])
+			continue;
+		sl = strlen(split_words[i]);
+		if (sl <= n && n <= sl + 4 && memcmp(split_words[i], w, sl) == 0)
+			return sl;
+	}
+	return 0;
+}
+
+static inline int lower_ascii(unsigned char ch)
+{
+	return ch >= 'a' && ch <= 'z';
+}
+
+/* 1 when the raw text behind folded s[q] (a collapsed space) holds a line break. */
+static int gap_has_newline(const ward_offmap *map, const unsigned char *raw, size_t rlen, size_t q)
+{
+	size_t r0 = ward_offmap_lookup(map, q), r1 = ward_offmap_lookup(map, q + 1);
+
+	if (r1 > rlen)
+		r1 = rlen;
+	return r0 < r1 && memchr(raw + r0, '\n', r1 - r0) != NULL;
+}
+
+/* Finds hyphen-split words in folded text s[0..n): adds the hyphens (and
+ * the space after one at a line break) to `del`. */
+static int find_hyphen_splits(const unsigned char *s, size_t n, const ward_offmap *map, const unsigned char *raw,
+                              size_t rlen, span_list *del)
+{
+	const unsigned char *h = memchr(s, '-', n);
+
+	while (h != NULL) {
+		size_t p = (size_t)(h - s), w0 = p, q, len = 0, cuts[8], ncut = 0, sl, c;
+		char word[40];
+		int ok = 1, rc;
+
+		/* the cheap test first: a letter on both sides ("x-y", "x- y") */
+		if (p == 0 || !lower_ascii(s[p - 1]) ||
+		    !(p + 1 < n &&
+		      (lower_ascii(s[p + 1]) || (s[p + 1] == ' ' && p + 2 < n && lower_ascii(s[p + 2]))))) {
+			h = p + 1 < n ? memchr(s + p + 1, '-', n - p - 1) : NULL;
+			continue;
+		}
+		while (w0 > 0 && lower_ascii(s[w0 - 1]))
+			w0--;
+		if (w0 == p || (w0 > 0 && (s[w0 - 1] >= 0x80 || s[w0 - 1] == '-' || s[w0 - 1] == '_' ||
+		                           (s[w0 - 1] >= '0' && s[w0 - 1] <= '9')))) {
+			h = p + 1 < n ? memchr(s + p + 1, '-', n - p - 1) : NULL;
+			continue;
+		}
+		/* the chain: letters, then ("-" or "- ") letters, ... */
+		q = w0;
+		for (;;) {
+			while (q < n && lower_ascii(s[q])) {
+				if (len < sizeof(word))
+					word[len] = (char)s[q];
+				len++;
+				q++;
+			}
+			if (q + 1 < n && s[q] == '-' && lower_ascii(s[q + 1])) {
+				if (ncut < 8)
+					cuts[ncut] = len;
+				ncut++;
+				q += 1;
+			} else if (q + 2 < n && s[q] == '-' && s[q + 1] == ' ' && lower_ascii(s[q + 2])) {
+				if (ncut < 8)
+					cuts[ncut] = len;
+				ncut++;
+				q += 2;
+			} else {
+				break;
+			}
+		}
+		/* it must end the word: not "x-ray2", "ig-nore_x", "in-strüction" */
+		if (q < n && (s[q] >= 0x80 || s[q] == '_' || s[q] == '-' || (s[q] >= '0' && s[q] <= '9')))
+			ok = 0;
+		if (ok && ncut > 0 && ncut <= 8 && len <= sizeof(word) && (sl = split_word_match(word, len)) > 0) {
+			for (c = 0; c < ncut; c++)
+				if (cuts[c] >= sl)
+					ok = 0;
+			/* every hyphen inside the word: drop them */
+			for (c = w0; ok && c < q; c++) {
+				if (s[c] != '-')
+					continue;
+				if ((rc = spans_push(del, c, s[c + 1] == ' ' ? c + 2 : c + 1)) != 0)
+					return rc;
+			}
+			if (ok)
+				goto next;
+		}
+		/* any other word: only a hyphen at a line break, letters both sides */
+		for (c = w0 + 1; c + 2 < q; c++) {
+			if (s[c] == '-' && s[c + 1] == ' ' && lower_ascii(s[c - 1]) && lower_ascii(s[c + 2]) &&
+			    gap_has_newline(map, raw, rlen, c + 1) && (rc = spans_push(del, c, c + 2)) != 0)
+				return rc;
+		}
+next:
+		if (q <= p) /* "utf-8": the chain ended at this hyphen */
+			q = p + 1;
+		h = q < n ? memchr(s + q, '-', n - q) : NULL;
+	}
+	return 0;
+}
+
+static int cmp_span(const void *a, const void *b)
+{
+	const ward_folded_span *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* Rewrites folded text without the separators of spaced-out words (keeping
+ * the word gaps of wide-spaced ones) and the hyphens of split vocabulary
+ * words; rare, so it is a second pass whose map is composed with folded's.
+ * Runs spaced uniformly go to *sq (offsets in the rewritten text). */
+static int rejoin(sink *k, const char *raw, size_t rlen, ward_folded_span **sq, size_t *nsq)
+{
+	const unsigned char *s = (const unsigned char *)k->buf.ptr, *r = (const unsigned char *)raw;
+	size_t n = k->buf.len, pos = 0, ws, we, i, removed = 0, last = 0;
 	unsigned char sep;
 	ward_buf nb;
 	ward_offmap rm, composed;
+	span_list del = {NULL, 0, 0}, runs = {NULL, 0, 0};
 	int rc = 0;
 
-	if (s == NULL || !find_spaced(s, n, 0, &ws, &we, &sep))
+	if (s == NULL || n == 0)
 		return 0;
+	while (find_spaced(s, n, pos, &ws, &we, &sep)) {
+		size_t q, gaps = 0, letters = 1;
+
+		for (q = ws; q < we; q++) {
+			if (s[q] != sep)
+				continue;
+			if (sep == ' ' && wide_gap(&k->map, r, rlen, q)) {
+				gaps++;
+				continue;
+			}
+			letters++;
+			if ((rc = spans_push(&del, q, q + 1)) != 0)
+				goto done;
+		}
+		/* more groups behind punctuation gaps: "i g n o r e / a l l" */
+		for (;;) {
+			size_t ge, gend, c;
+			int space;
+
+			if (!next_group(s, n, we, sep, &ge, &gend, &space))
+				break;
+			if (space) { /* keep one space of the gap */
+				for (c = we; s[c] != ' '; c++)
+					;
+				if ((c > we && (rc = spans_push(&del, we, c)) != 0) ||
+				    (ge > c + 1 && (rc = spans_push(&del, c + 1, ge)) != 0))
+					goto done;
+				gaps++;
+			} else {
+				if ((rc = spans_push(&del, we, ge)) != 0)
+					goto done;
+				letters++;
+			}
+			for (q = ge; q < gend; q++) {
+				if (s[q] != sep)
+					continue;
+				if (sep == ' ' && wide_gap(&k->map, r, rlen, q)) {
+					gaps++;
+					continue;
+				}
+				letters++;
+				if ((rc = spans_push(&del, q, q + 1)) != 0)
+					goto done;
+			}
+			we = gend;
+		}
+		/* five letters or more, no word gap: the words may run together */
+		if (gaps == 0 && letters >= 5 && (rc = spans_push(&runs, ws, we)) != 0)
+			goto done;
+		pos = we;
+	}
+	if ((rc = find_hyphen_splits(s, n, &k->map, r, rlen, &del)) != 0)
+		goto done;
+	if (del.n == 0)
+		goto done;
+	qsort(del.v, del.n, sizeof(*del.v), cmp_span);
+	/* clip overlaps ("I-G-N-O-R-E" is both a spaced run and a split word) */
+	for (i = 0, pos = 0; i < del.n; i++) {
+		ward_folded_span d = del.v[i];
+
+		if (d.start < pos)
+			d.start = pos;
+		if (d.end <= d.start)
+			continue;
+		del.v[last++] = d;
+		pos = d.end;
+	}
+	del.n = last;
+	/* the runs, in rewritten offsets (no cut falls inside a letter) */
+	for (i = 0, last = 0; i < runs.n; i++) {
+		for (; last < del.n && del.v[last].end <= runs.v[i].start; last++)
+			removed += del.v[last].end - del.v[last].start;
+		runs.v[i].start -= removed;
+		{
+			size_t rm_in = 0, j;
+
+			for (j = last; j < del.n && del.v[j].end <= runs.v[i].end; j++)
+				rm_in += del.v[j].end - del.v[j].start;
+			runs.v[i].end -= removed + rm_in;
+		}
+	}
 	ward_buf_init(&nb, k->buf.max);
 	ward_offmap_init(&rm, n);
 	ward_offmap_init(&composed, k->map.src_len);
-	do {
-		size_t q = ws;
-
-		if (ws > pos) {
+	pos = 0;
+	for (i = 0; i < del.n; i++) {
+		if (del.v[i].start > pos) {
 			rc = ward_offmap_add(&rm, nb.len, pos);
 			if (rc == 0)
-				rc = ward_buf_append(&nb, s + pos, ws - pos);
+				rc = ward_buf_append(&nb, s + pos, del.v[i].start - pos);
 			if (rc != 0)
-				goto done;
+				goto fail;
 		}
-		while (q < we) {
-			size_t e = q;
-
-			(void)ward_utf8_next(s, &e);
-			if (s[q] != sep) {
-				rc = ward_offmap_add(&rm, nb.len, q);
-				if (rc == 0)
-					rc = ward_buf_append(&nb, s + q, e - q);
-				if (rc != 0)
-					goto done;
-			}
-			q = e;
-		}
-		pos = we;
-	} while (find_spaced(s, n, pos, &ws, &we, &sep));
+		pos = del.v[i].end;
+	}
 	if (pos < n) {
 		rc = ward_offmap_add(&rm, nb.len, pos);
 		if (rc == 0)
 			rc = ward_buf_append(&nb, s + pos, n - pos);
 		if (rc != 0)
-			goto done;
+			goto fail;
 	}
 	rc = ward_offmap_compose(&composed, &rm, &k->map);
 	if (rc != 0)
-		goto done;
+		goto fail;
 	ward_buf_dispose(&k->buf);
 	k->buf = nb;
 	ward_buf_init(&nb, 0);
@@ -698,10 +998,18 @@ static int rejoin(sink *k)
 	k->map = composed;
 	ward_offmap_init(&composed, 0);
 	k->have = 0; /* the last anchor is now unknown; sink_finish checks length only */
-done:
+fail:
 	ward_offmap_dispose(&composed);
 	ward_offmap_dispose(&rm);
 	ward_buf_dispose(&nb);
+done:
+	ward_free(del.v);
+	if (rc == 0 && runs.n > 0) {
+		*sq = runs.v;
+		*nsq = runs.n;
+	} else {
+		ward_free(runs.v);
+	}
 	return rc;
 }
 
@@ -1214,6 +1522,7 @@ void ward_normalized_free(ward_normalized *nz)
 	for (i = 0; i < nz->ninvisible; i++)
 		ward_free(nz->invisible[i].decoded);
 	ward_free(nz->invisible);
+	ward_free(nz->squashed);
 	ward_free(nz);
 }
 
@@ -1302,7 +1611,7 @@ int ward_normalize(ward_normalized **out, const char *text, size_t len)
 	if (rc == 0)
 		rc = sink_flush(k);
 	if (rc == 0)
-		rc = rejoin(k);
+		rc = rejoin(k, text, len, &nz->squashed, &nz->nsquashed);
 	if (rc == 0)
 		rc = sink_to_view(&nz->views[WARD_VIEW_FOLDED], k, len);
 	if (rc != 0) {

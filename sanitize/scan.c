@@ -25,7 +25,22 @@ typedef struct {
 	pcre2_match_context *mctx;
 	pcre2_jit_stack *jit;
 	pcre2_match_data *md;
+	/* squashed variants of the patterns of one rule set (see scan_squashed),
+	 * compiled on the first text that needs them */
+	unsigned long long sq_gen; /* 0: none */
+	ward_pattern *sq;          /* sq[i].code NULL: no variant for pattern i */
+	size_t nsq;
 } tls_state;
+
+static void sq_free(tls_state *t)
+{
+	for (size_t i = 0; i < t->nsq; i++)
+		pcre2_code_free(t->sq[i].code);
+	free(t->sq);
+	t->sq = NULL;
+	t->nsq = 0;
+	t->sq_gen = 0;
+}
 
 static pthread_key_t tls_key;
 static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
@@ -37,6 +52,7 @@ static void tls_free(void *p)
 
 	if (!t)
 		return;
+	sq_free(t);
 	pcre2_match_data_free(t->md);
 	pcre2_jit_stack_free(t->jit);
 	pcre2_match_context_free(t->mctx);
@@ -482,6 +498,329 @@ static int scan_view(scan_state *st, ward_view_kind v, uint8_t *cand)
 	return 0;
 }
 
+/*
+ * Letter-spaced runs spaced uniformly ("i g n o r e a l l p r e v i o u s
+ * instructions") rejoin to one word in the folded view ("ignoreallprevious
+ * instructions"): nothing tells their word gaps from their letter gaps. The
+ * squashed pass runs every folded rule again, around those runs only
+ * (ward_normalized.squashed), with a variant of each pattern in which a
+ * space between words is optional and \b is dropped ("\bignore (?:all )?
+ * previous" -> "ignore ?(?:all ?)?previous", "\s+" -> "\s*"). A match counts when
+ * it overlaps a run and the same rule found nothing overlapping it already.
+ * No Vectorscan database: the windows are short, and rare.
+ */
+#define SQ_HEAD   48           /* window bytes before a run: words that precede it */
+#define SQ_TAIL   200          /* and after it */
+#define SQ_BUDGET (256 * 1024) /* window bytes per text; past it: scan.incomplete */
+
+#define SQ_PUT(p, n)                                                                                                   \
+	do {                                                                                                           \
+		if (ward_buf_append(out, (p), (n)) != 0)                                                               \
+			return -1;                                                                                     \
+	} while (0)
+
+/* After a class or a class escape: its greedy quantifier made possessive
+ * ("[^ ]+ ?" repeated would otherwise split one squashed word every way:
+ * (a+)+ backtracking). */
+static int possessive(const char *src, size_t len, size_t *pi, ward_buf *out)
+{
+	size_t i = *pi, q = i;
+
+	if (i >= len)
+		return 0;
+	if (src[i] == '+' || src[i] == '*' || src[i] == '?')
+		q = i + 1;
+	else if (src[i] == '{') {
+		const char *e = memchr(src + i, '}', len - i);
+		if (!e)
+			return 1;
+		q = (size_t)(e - src) + 1;
+	} else {
+		return 0;
+	}
+	SQ_PUT(src + i, q - i);
+	if (q >= len || (src[q] != '+' && src[q] != '?'))
+		SQ_PUT("+", 1);
+	*pi = q;
+	return 0;
+}
+
+/* The squashed variant of a pattern's source into out: 0; 1 when there is
+ * none (nothing to change, or a construct the rewrite does not handle); -1
+ * when out failed. */
+static int squash_source(const char *src, size_t len, ward_buf *out)
+{
+	int changed = 0, rc;
+	size_t i = 0;
+
+	while (i < len) {
+		char c = src[i];
+
+		if (c == '\\' && i + 1 < len) {
+			char d = src[i + 1];
+
+			if (d == 'Q' || d == 'E')
+				return 1;
+			if (d == 'b') {
+				i += 2;
+				changed = 1;
+				continue;
+			}
+			if (d == 's' && i + 2 < len && src[i + 2] == '+') {
+				SQ_PUT("\\s*", 3);
+				i += 3;
+				changed = 1;
+				continue;
+			}
+			SQ_PUT(src + i, 2);
+			i += 2;
+			if (d == 'p' || d == 'P') { /* \pL, \p{Latin} */
+				if (i < len && src[i] == '{') {
+					const char *e = memchr(src + i, '}', len - i);
+					if (!e)
+						return 1;
+					SQ_PUT(src + i, (size_t)(e - src) + 1 - i);
+					i = (size_t)(e - src) + 1;
+				} else if (i < len) {
+					SQ_PUT(src + i, 1);
+					i++;
+				}
+			}
+			if (strchr("wWsSdDpPhHvVN", d) && (rc = possessive(src, len, &i, out)) != 0)
+				return rc;
+			continue;
+		}
+		if (c == '[') { /* a class, copied as it is */
+			size_t j = i + 1;
+
+			if (j < len && src[j] == '^')
+				j++;
+			if (j < len && src[j] == ']')
+				j++;
+			while (j < len && src[j] != ']') {
+				if (src[j] == '\\')
+					j++;
+				else if (src[j] == '[' && j + 1 < len && src[j + 1] == ':') {
+					const char *e = memchr(src + j + 2, ']', len - j - 2);
+					if (!e)
+						return 1;
+					j = (size_t)(e - src);
+				}
+				j++;
+			}
+			if (j >= len)
+				return 1;
+			SQ_PUT(src + i, j + 1 - i);
+			i = j + 1;
+			if ((rc = possessive(src, len, &i, out)) != 0)
+				return rc;
+			continue;
+		}
+		if (c == '(' && i + 3 < len && src[i + 1] == '?' && src[i + 2] == '<' &&
+		    (src[i + 3] == '!' || src[i + 3] == '=')) {
+			/* a lookbehind is copied as it is: it must keep a fixed length */
+			size_t j = i + 4;
+			int depth = 1;
+
+			while (j < len && depth > 0) {
+				if (src[j] == '\\')
+					j++;
+				else if (src[j] == '[')
+					return 1; /* rare: not worth a second class walker */
+				else if (src[j] == '(')
+					depth++;
+				else if (src[j] == ')')
+					depth--;
+				j++;
+			}
+			if (depth > 0)
+				return 1;
+			SQ_PUT(src + i, j - i);
+			i = j;
+			continue;
+		}
+		if (c == '(' && i + 2 < len && src[i + 1] == '?') {
+			/* (?x) would make the rewrite's spaces meaningless */
+			size_t j = i + 2;
+			while (j < len && ((src[j] >= 'a' && src[j] <= 'z') || (src[j] >= 'A' && src[j] <= 'Z') ||
+			                   src[j] == '-')) {
+				if (src[j] == 'x')
+					return 1;
+				j++;
+			}
+		}
+		if (c == '#')
+			return 1;
+		if (c == ' ') {
+			/* " " -> " ?"; " ?" and " *" stay; " +" and " {m,n}" -> " *"
+			 * (an optional group made optional again would double the
+			 * ways to match nothing, and the backtracking with them) */
+			changed = 1;
+			i++;
+			if (i < len && (src[i] == '?' || src[i] == '*')) {
+				SQ_PUT(" ", 1);
+				continue;
+			}
+			if (i < len && src[i] == '+') {
+				SQ_PUT(" *", 2);
+				i++;
+				continue;
+			}
+			if (i < len && src[i] == '{') {
+				const char *e = memchr(src + i, '}', len - i);
+				if (!e)
+					return 1;
+				SQ_PUT(" *", 2);
+				i = (size_t)(e - src) + 1;
+				continue;
+			}
+			SQ_PUT(" ?", 2);
+			continue;
+		}
+		SQ_PUT(&c, 1);
+		i++;
+	}
+	return changed ? 0 : 1;
+}
+#undef SQ_PUT
+
+/* Compiles the squashed variants of rs's folded patterns into t, once per set. */
+static int sq_prepare(tls_state *t, const ward_ruleset *rs)
+{
+	if (t->sq_gen == rs->generation)
+		return 0;
+	sq_free(t);
+	if (!(t->sq = calloc(rs->npats ? rs->npats : 1, sizeof(*t->sq))))
+		return ward_error_set(WARD_ENOMEM, "out of memory (squashed patterns)");
+	t->nsq = rs->npats;
+	for (size_t i = 0; i < rs->npats; i++) {
+		const ward_pattern *p = &rs->pats[i];
+		const ward_rule *r = &rs->rules[p->rule];
+		ward_buf b;
+		int err = 0;
+		PCRE2_SIZE erroff = 0;
+
+		t->sq[i] = *p;
+		t->sq[i].code = NULL;
+		t->sq[i].jit = 0;
+		if (!(r->views & (1u << WARD_VIEW_FOLDED)))
+			continue;
+		ward_buf_init(&b, (size_t)WARD_MAX_PATTERN_LEN * 8);
+		if (squash_source(p->src, p->len, &b) == 0 && b.err == 0 && b.len > 0) {
+			t->sq[i].code = pcre2_compile((PCRE2_SPTR)b.ptr, b.len, p->options, &err, &erroff, NULL);
+			if (t->sq[i].code)
+				t->sq[i].jit = pcre2_jit_compile(t->sq[i].code, PCRE2_JIT_COMPLETE) == 0;
+		}
+		/* out of memory is an error; a variant that does not compile is
+		 * left out (the pattern still runs on the folded view) */
+		if (b.err == WARD_ENOMEM || (!t->sq[i].code && err == PCRE2_ERROR_HEAP_FAILED)) {
+			ward_buf_dispose(&b);
+			sq_free(t);
+			return ward_error_set(WARD_ENOMEM, "out of memory (squashed patterns)");
+		}
+		ward_buf_dispose(&b);
+	}
+	t->sq_gen = rs->generation;
+	return 0;
+}
+
+/* 1 when rule r already has a finding overlapping raw [s, e). */
+static int rule_found_near(const scan_state *st, const ward_rule *r, size_t s, size_t e)
+{
+	for (size_t i = st->base; i < st->out->n; i++) {
+		const ward_finding *x = &st->out->items[i];
+		if (x->start < e && s < x->end && !strcmp(x->rule_id, r->id))
+			return 1;
+	}
+	return 0;
+}
+
+static int scan_squashed(scan_state *st)
+{
+	const ward_ruleset *rs = st->rs;
+	const ward_normalized *nz = st->norm;
+	const ward_view *fo = &nz->views[WARD_VIEW_FOLDED];
+	const ward_view *raw = &nz->views[WARD_VIEW_RAW];
+	unsigned chbit = 1u << (unsigned)st->channel;
+	size_t budget = SQ_BUDGET, k = 0;
+	tls_state *t;
+	int rc;
+
+	if (nz->nsquashed == 0 || fo->len == 0 || !fo->text)
+		return 0;
+	if (!ward_utf8_valid(fo->text, fo->len, NULL))
+		return ward_error_set(WARD_EINVAL, "view folded: invalid UTF-8");
+	if (!(t = tls_get()))
+		return ward_error_set(WARD_ENOMEM, "out of memory (PCRE2 match state)");
+	if ((rc = sq_prepare(t, rs)) < 0)
+		return rc;
+	while (k < nz->nsquashed && !st->stop) {
+		size_t k0 = k, ws, we;
+
+		/* one window: runs whose surroundings overlap, merged */
+		ws = nz->squashed[k].start > SQ_HEAD ? nz->squashed[k].start - SQ_HEAD : 0;
+		we = nz->squashed[k].end + SQ_TAIL;
+		while (++k < nz->nsquashed && nz->squashed[k].start < we + SQ_HEAD)
+			we = nz->squashed[k].end + SQ_TAIL;
+		if (we > fo->len)
+			we = fo->len;
+		while (ws > 0 && ((unsigned char)fo->text[ws] & 0xc0) == 0x80)
+			ws--;
+		while (we < fo->len && ((unsigned char)fo->text[we] & 0xc0) == 0x80)
+			we++;
+		if (we - ws > budget) {
+			if (!st->incomplete_added &&
+			    (rc = add_special(st, "scan.incomplete", WARD_VIEW_FOLDED,
+			                      "too many letter-spaced runs: the squashed pass stopped")) < 0)
+				return rc;
+			st->incomplete_added = 1;
+			return 0;
+		}
+		budget -= we - ws;
+		for (size_t i = 0; i < t->nsq && i < rs->npats && !st->stop; i++) {
+			const ward_pattern *p = &t->sq[i];
+			const ward_rule *r = &rs->rules[p->rule];
+			size_t pos = ws;
+
+			if (!p->code || !(r->channels & chbit))
+				continue;
+			while (pos < we && !st->stop) {
+				size_t s = 0, e = 0;
+				int prc, m = match1(p, rs->no_jit, fo->text, we, pos, &s, &e, &prc, 1), hit = 0;
+
+				if (m < 0)
+					return m;
+				if (m == 0)
+					break;
+				if (m == WARD_LIMIT_HIT) {
+					PCRE2_UCHAR msg[128];
+					char why[256];
+					pcre2_get_error_message(prc, msg, sizeof(msg));
+					snprintf(why, sizeof(why), "rule '%s' on view folded (squashed): %s", r->id,
+					         (const char *)msg);
+					if (!st->incomplete_added &&
+					    (rc = add_special(st, "scan.incomplete", WARD_VIEW_FOLDED, why)) < 0)
+						return rc;
+					st->incomplete_added = 1;
+					break;
+				}
+				for (size_t j = k0; j < k && !hit; j++)
+					hit = s < nz->squashed[j].end && nz->squashed[j].start < e;
+				if (hit && e > s) {
+					size_t rs0 = map_off(fo, s, raw->len), re0 = map_off(fo, e, raw->len);
+					if (!rule_found_near(st, r, rs0, re0 > rs0 ? re0 : rs0 + 1) &&
+					    (rc = add_match(st, r, fo, s, e)) < 0)
+						return rc;
+				}
+				pos = e > s ? e : e + 1;
+				while (pos < we && ((unsigned char)fo->text[pos] & 0xc0) == 0x80)
+					pos++;
+			}
+		}
+	}
+	return 0;
+}
+
 static int cmp_findings(const void *pa, const void *pb)
 {
 	const ward_finding *a = pa, *b = pb;
@@ -522,6 +861,8 @@ int ward_scan_normalized_ex(const ward_ruleset *rs, ward_channel channel, const 
 	for (int v = 0; v < WARD_VIEW_COUNT && !st.stop; v++)
 		if ((rc = scan_view(&st, (ward_view_kind)v, cand)) < 0)
 			break;
+	if (rc == 0 && !st.stop)
+		rc = scan_squashed(&st);
 	ward_free(cand);
 	if (out->n > st.base)
 		qsort(out->items + st.base, out->n - st.base, sizeof(*out->items), cmp_findings);

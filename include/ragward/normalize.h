@@ -5,7 +5,14 @@
  *
  *   raw       the text as extracted (validated UTF-8)
  *   folded    NFKC case-fold, default-ignorables removed, whitespace collapsed,
- *             separator-split words ("i.g.n.o.r.e", "i g n o r e") rejoined
+ *             separator-split words ("i.g.n.o.r.e", "i g n o r e") rejoined;
+ *             in a letter-spaced run, a wider gap (two or more whitespace
+ *             characters, a line break with indentation) or punctuation
+ *             between letter groups (" / ", " | ", "_") is a word gap
+ *             ("i g n o r e   a l l" and "i g n o r e / a l l" -> "ignore
+ *             all"); a hyphen at a line break inside a word is dropped, and
+ *             so are the hyphens of a word of the scanner's vocabulary split
+ *             by them ("i-nstruction", "ig-nore"; "e-mail" stays)
  *   skeleton  ICU uspoof confusable skeleton of folded, anchored on ASCII:
  *             every non-ASCII code point is replaced by its UTS #39 skeleton
  *             (marks after an ASCII base dropped), mapped back to the ASCII
@@ -62,6 +69,11 @@ typedef struct {
 	char *decoded;     /* for WARD_INV_TAG: the ASCII they spell, else NULL */
 } ward_invisible;
 
+/* A range [start, end) of the folded view. */
+typedef struct {
+	size_t start, end;
+} ward_folded_span;
+
 typedef struct {
 	ward_view views[WARD_VIEW_COUNT];
 	ward_invisible *invisible;
@@ -71,6 +83,13 @@ typedef struct {
 				      UTS #39 "highly restrictive" allows (Latin + Han +
 				      kana, + Hangul, + Bopomofo) do not count */
 	int decoded_truncated;     /* the decoded view hit its cap; later runs were not decoded */
+	/* Letter-spaced runs spaced uniformly, so that their word gaps could not
+	 * be told from letter gaps ("i g n o r e a l l p r e v i o u s"): where
+	 * they are in the folded view, rejoined as one word ("ignoreallprevious").
+	 * The scanner runs the folded rules over them again with the spaces
+	 * between words optional (scan.c, the squashed pass). In order. */
+	ward_folded_span *squashed;
+	size_t nsquashed;
 	int ascii_only;
 } ward_normalized;
 
