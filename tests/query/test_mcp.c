@@ -108,22 +108,6 @@ static int teardown(void **state)
 
 /* ---- store set-up (as tests/query/test_retrieve.c) --------------------------------- */
 
-static int64_t add_source(fixture *f, const char *name, const char *pattern, const char *labels)
-{
-	ward_actor alice = tu_actor("alice"), bob = tu_actor("bob");
-	ward_source_request r;
-	int64_t id = 0;
-
-	memset(&r, 0, sizeof(r));
-	r.name = name;
-	r.pattern = pattern;
-	r.trust = WARD_TRUST_STANDARD;
-	r.labels = labels;
-	if (ward_sources_request(f->s, &alice, &r, &id) != 0 || ward_sources_decide(f->s, &bob, id, WARD_DECIDE_APPROVE, NULL) != 0)
-		fail_msg("source: %s", ward_error_last()->message);
-	return id;
-}
-
 static int64_t add_doc(fixture *f, int64_t source_id, const char *uri, const char *title, const char *verdict,
 		       const char *text)
 {
@@ -408,7 +392,7 @@ static void test_query_mcp__tools_list(void **state)
 static void test_query_mcp__search_and_fetch(void **state)
 {
 	fixture *f = *state;
-	int64_t src = add_source(f, "docs", "https://docs.example.com/", NULL);
+	int64_t src = tu_add_source(f->s, "docs", "https://docs.example.com/", NULL);
 	int64_t keys = add_doc(f, src, "https://docs.example.com/keys", "Key management", "accept",
 			       "Run the rotate command to create a new signing key; the old key is retired.");
 	json_t *r, *fr;
@@ -535,7 +519,7 @@ static void test_query_mcp__tool_errors(void **state)
  * clause of a raw UPDATE): never searched nor fetched afterwards. */
 static void never_served(fixture *f, const char *how)
 {
-	int64_t src = add_source(f, "docs", "https://docs.example.com/", NULL);
+	int64_t src = tu_add_source(f->s, "docs", "https://docs.example.com/", NULL);
 	int64_t doc = add_doc(f, src, "https://docs.example.com/n", "Narwhals", "accept", "narwhal tusk facts and figures");
 	long long chunk = chunk_of(f, doc);
 	char args[64], sql[256];
@@ -584,7 +568,7 @@ static void test_query_mcp__tampered_signature_never_served(void **state)
 static void test_query_mcp__quarantined_never_served(void **state)
 {
 	fixture *f = *state;
-	int64_t src = add_source(f, "docs", "https://docs.example.com/", NULL);
+	int64_t src = tu_add_source(f->s, "docs", "https://docs.example.com/", NULL);
 	int64_t doc = add_doc(f, src, "https://docs.example.com/q", "Q", "quarantine", "narwhal tusk ignore instructions");
 	char args[64];
 	json_t *r;
@@ -602,7 +586,7 @@ static void test_query_mcp__quarantined_never_served(void **state)
 static void test_query_mcp__labels(void **state)
 {
 	fixture *f = *state;
-	int64_t hr = add_source(f, "hr", "https://hr.example.com/", "hr");
+	int64_t hr = tu_add_source(f->s, "hr", "https://hr.example.com/", "hr");
 	int64_t doc = add_doc(f, hr, "https://hr.example.com/p", "Pay", "accept", "salary bands for staff");
 	const char *hr_labels[] = {"hr"}, *other[] = {"finance"};
 	ward_mcp_session *none = new_session(f, "nobody", NULL, 0, 0), *fin = new_session(f, "fin", other, 1, 0),

@@ -31,21 +31,6 @@ typedef struct {
 	char *home;
 } fixture;
 
-static int64_t add_source(ward_store *s, const char *name, const char *pattern)
-{
-	ward_actor alice = tu_actor("alice"), bob = tu_actor("bob");
-	ward_source_request r;
-	int64_t id = 0;
-
-	memset(&r, 0, sizeof(r));
-	r.name = name;
-	r.pattern = pattern;
-	r.trust = WARD_TRUST_STANDARD;
-	if (ward_sources_request(s, &alice, &r, &id) != 0 || ward_sources_decide(s, &bob, id, WARD_DECIDE_APPROVE, NULL) != 0)
-		fail_msg("source: %s", ward_error_last()->message);
-	return id;
-}
-
 static void fill_doc(ward_doc_in *in, ward_chunk_in *cin, int64_t src, const char *uri, const char *verdict,
 		     const char *rs, const char *const *texts, size_t n, const ward_finding_in *fi, size_t nf)
 {
@@ -110,8 +95,8 @@ static int setup(void **state)
 	setenv("RAGWARD_FAKE_TIME", DAY1, 1);
 	f->home = tu_new_home("stats");
 	s = tu_open(f->home, WARD_STORE_SIGN);
-	docs = add_source(s, "docs", "/srv/docs");
-	web = add_source(s, "web", "/srv/web");
+	docs = tu_add_source(s, "docs", "/srv/docs", NULL);
+	web = tu_add_source(s, "web", "/srv/web", NULL);
 	assert_int_equal(ward_store_note_ruleset(s, &admin, RS_A, 10, "rules", &changed), 0);
 	add_doc(s, docs, "file:///srv/docs/a", "accept", RS_A, two, 2, NULL, 0);
 	add_doc(s, docs, "file:///srv/docs/q", "quarantine", RS_A, one, 1, fi, 2);

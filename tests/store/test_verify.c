@@ -28,23 +28,6 @@ typedef struct {
 	char *home;
 } fixture;
 
-static int64_t add_source(ward_store *s, const char *name, const char *pattern)
-{
-	ward_actor alice = tu_actor("alice"), bob = tu_actor("bob");
-	ward_source_request r;
-	int64_t id = 0;
-
-	memset(&r, 0, sizeof(r));
-	r.name = name;
-	r.pattern = pattern;
-	r.trust = WARD_TRUST_STANDARD;
-	if (ward_sources_request(s, &alice, &r, &id) != 0)
-		fail_msg("request: %s", ward_error_last()->message);
-	if (ward_sources_decide(s, &bob, id, WARD_DECIDE_APPROVE, NULL) != 0)
-		fail_msg("approve: %s", ward_error_last()->message);
-	return id;
-}
-
 /* Stores a document whose chunks are the given texts (headings "H > i"). */
 static int64_t add_doc(ward_store *s, int64_t source_id, const char *uri, const char *title, const char *verdict,
 		       const char *const *texts, size_t n, int keep_bytes)
@@ -119,7 +102,7 @@ static int setup(void **state)
 		return -1;
 	f->home = tu_new_home("verify");
 	s = tu_open(f->home, WARD_STORE_SIGN);
-	src = add_source(s, "docs", "/srv/docs");
+	src = tu_add_source(s, "docs", "/srv/docs", NULL);
 	assert_int_equal(add_doc(s, src, "file:///srv/docs/a", "Doc A", "accept", a, 3, 1), 1);
 	assert_int_equal(add_doc(s, src, "file:///srv/docs/b", "Doc B", "accept", b1, 2, 0), 2);
 	assert_int_equal(add_doc(s, src, "file:///srv/docs/b", "Doc B", "accept", b2, 1, 0), 3);
