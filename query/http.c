@@ -43,6 +43,7 @@
 #include "ragward/store.h"
 #include "ragward/traces.h"
 #include "query/server_internal.h"
+#include "core/limits.h"
 #include "core/banned.h"
 
 #define JSON_MAX_DEPTH      16   /* request bodies are flat: an object holding at most one array */
@@ -1081,6 +1082,18 @@ done:
 	return ret;
 }
 
+/* The size of store.db-wal: it grows while a reader holds an old snapshot
+ * and ingest writes (T41, docs/configuration.md store.wal_limit_mb). */
+static long long wal_bytes(const ward_server *srv)
+{
+	char path[WARD_MAX_PATH_LEN + 16];
+	struct stat sb;
+
+	if (snprintf(path, sizeof(path), "%s-wal", srv->db_path) >= (int)sizeof(path) || stat(path, &sb) != 0)
+		return 0;
+	return (long long)sb.st_size;
+}
+
 static enum MHD_Result handle_metrics(request *rq, struct MHD_Connection *conn)
 {
 	ward_buf b;
@@ -1106,10 +1119,14 @@ static enum MHD_Result handle_metrics(request *rq, struct MHD_Connection *conn)
 	                    "# HELP ragward_refused_requests_total Requests answered 503 because the server refuses"
 	                    " to serve.\n"
 	                    "# TYPE ragward_refused_requests_total counter\n"
-	                    "ragward_refused_requests_total %llu\n",
+	                    "ragward_refused_requests_total %llu\n"
+	                    "# HELP ragward_store_wal_bytes Size of store.db-wal; above store.wal_limit_mb, a"
+	                    " reader holds an old snapshot while writers commit.\n"
+	                    "# TYPE ragward_store_wal_bytes gauge\n"
+	                    "ragward_store_wal_bytes %lld\n",
 	                    atomic_load(&rq->srv->refusing) ? 1 : 0, atomic_load(&rq->srv->checks_run),
 	                    atomic_load(&rq->srv->checks_failed), atomic_load(&rq->srv->shrinks_seen),
-	                    atomic_load(&rq->srv->refused)) < 0 ||
+	                    atomic_load(&rq->srv->refused), wal_bytes(rq->srv)) < 0 ||
 	    ward_buf_detach(&b, &text, &len) < 0) {
 		ward_buf_dispose(&b);
 		return send_error(rq, conn, 500, "internal error");

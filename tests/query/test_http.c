@@ -930,6 +930,21 @@ static unsigned long long metric(fixture *f, const char *name)
 	return v;
 }
 
+/* /metrics shows the WAL's size (T41): the fixture's writes are in it, as
+ * the server's connections keep it from being folded in and deleted. */
+static void test_query_http__wal_size_in_metrics(void **state)
+{
+	fixture *f = *state;
+	char *wal = tu_path(f->home, "store.db-wal");
+	struct stat sb;
+
+	expect_status(f, "POST", "/v1/search", f->tok_team, "{\"query\":\"narwhal\"}", 200, NULL);
+	assert_int_equal(stat(wal, &sb), 0);
+	assert_true(sb.st_size > 0);
+	assert_int_equal(metric(f, "ragward_store_wal_bytes"), (unsigned long long)sb.st_size);
+	free(wal);
+}
+
 static void test_query_http__tampered_chunk_withheld_and_counted(void **state)
 {
 	fixture *f = *state;
@@ -1135,6 +1150,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_query_http__chunks, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_query_http__revoked_source_gone_at_once, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_query_http__tampered_chunk_withheld_and_counted, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_query_http__wal_size_in_metrics, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_query_http__keys_healthz_reload, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_query_http__citations, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_query_http__refuses_log_truncated_in_place, setup, teardown),
