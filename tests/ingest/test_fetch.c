@@ -437,6 +437,15 @@ static void test_ingest_fetch__untrusted_certificate_refused(void **state)
 	assert_int_equal(ward_fetch_url(&r, url_of("/page"), &o), WARD_ENET);
 	assert_null(r);
 	assert_true(tu_error_has("TLS"));
+
+	/* Nor does the environment make it (T08): OpenSSL's default verify
+	 * paths read SSL_CERT_FILE; the fetch uses libcurl's CA bundle, which
+	 * does not. Naming the test CA there changes nothing. */
+	assert_int_equal(setenv("SSL_CERT_FILE", pki.ca_file, 1), 0);
+	assert_int_equal(ward_fetch_url(&r, url_of("/page"), &o), WARD_ENET);
+	assert_null(r);
+	assert_true(tu_error_has("TLS"));
+	unsetenv("SSL_CERT_FILE");
 }
 
 static void test_ingest_fetch__scheme_and_allowlist_checked_first(void **state)
