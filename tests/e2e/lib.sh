@@ -338,3 +338,48 @@ chunks_have_fts() {
 	sql "$1" "INSERT INTO chunks_fts(chunks_fts) VALUES('integrity-check');" ||
 		fail "FTS5 integrity-check failed on $1"
 }
+
+# ---- a running `ragward serve`, spoken to over bash's /dev/tcp -------------------------------
+
+# serve_start HOME NAME [ARGS...]: `ragward serve --threads 2 ARGS` on a free
+# loopback port, its output in $E2E_DIR/NAME.out and .err, stopped when the
+# test exits; sets PID and PORT.
+serve_start() {
+	local home=$1 name=$2
+	shift 2
+	"$RAGWARD_BIN" --home "$home" serve --listen 127.0.0.1:0 --threads 2 "$@" \
+		>"$E2E_DIR/$name.out" 2>"$E2E_DIR/$name.err" &
+	PID=$!
+	e2e_on_exit "kill $PID"
+	PORT=
+	for _ in $(seq 1 200); do
+		if [ -s "$E2E_DIR/$name.out" ]; then
+			PORT=$(sed -n 's|^http://127.0.0.1:\([0-9]*\)$|\1|p' "$E2E_DIR/$name.out")
+			[ -n "$PORT" ] && break
+		fi
+		kill -0 "$PID" 2>/dev/null || { cat "$E2E_DIR/$name.err" >&2; fail "serve exited early"; }
+		sleep 0.1
+	done
+	[ -n "$PORT" ] || fail "serve printed no URL"
+}
+
+# http PORT METHOD PATH [TOKEN] [BODY] [HOST]: one request (Connection:
+# close); the response goes to $E2E_DIR/resp, the status is printed.
+http() {
+	local port=$1 method=$2 path=$3 token=${4:-} body=${5:-} host=${6:-127.0.0.1:$1}
+	exec 3<>"/dev/tcp/127.0.0.1/$port"
+	{
+		printf '%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n' "$method" "$path" "$host"
+		[ -n "$token" ] && printf 'Authorization: Bearer %s\r\n' "$token"
+		if [ -n "$body" ]; then
+			printf 'Content-Type: application/json\r\nContent-Length: %s\r\n' "${#body}"
+		fi
+		printf '\r\n%s' "$body"
+	} >&3
+	cat <&3 >"$E2E_DIR/resp"
+	exec 3<&-
+	head -n1 "$E2E_DIR/resp" | cut -d' ' -f2
+}
+
+# body: the body of the last response
+body() { sed '1,/^\r$/d' "$E2E_DIR/resp"; }

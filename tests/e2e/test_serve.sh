@@ -9,10 +9,6 @@ source "$(dirname "$0")/lib.sh"
 rw serve --help >/dev/null 2>&1 && rw callers add --help >/dev/null 2>&1 ||
 	fail "'serve' / 'callers' are not registered: add cli_cmds_serve and cli_cmds_callers to groups[] in cli/main.c"
 
-# A server left running by a failed check is stopped with the script.
-PID=
-trap 'rc=$?; if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; fi; (exit $rc); e2e_cleanup' EXIT
-
 H=$(init_home)
 D=$E2E_DIR/corpus
 RULES=$E2E_DIR/rules
@@ -61,39 +57,8 @@ expect_exit 1 rw --home "$H" serve --listen 0.0.0.0:0
 contains "$ERR" "--allow-remote"
 expect_exit 64 rw --home "$H" serve --listen nonsense
 
-# ---- HTTP over /dev/tcp -----------------------------------------------------------------------
-# http PORT METHOD PATH [TOKEN] [BODY] [HOST]: writes the response to $E2E_DIR/resp; prints the status.
-http() {
-	local port=$1 method=$2 path=$3 token=${4:-} body=${5:-} host=${6:-127.0.0.1:$1}
-	exec 3<>"/dev/tcp/127.0.0.1/$port"
-	{
-		printf '%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n' "$method" "$path" "$host"
-		[ -n "$token" ] && printf 'Authorization: Bearer %s\r\n' "$token"
-		if [ -n "$body" ]; then
-			printf 'Content-Type: application/json\r\nContent-Length: %s\r\n' "${#body}"
-		fi
-		printf '\r\n%s' "$body"
-	} >&3
-	cat <&3 >"$E2E_DIR/resp"
-	exec 3<&-
-	head -n1 "$E2E_DIR/resp" | cut -d' ' -f2
-}
-# the body of the last response
-body() { sed '1,/^\r$/d' "$E2E_DIR/resp"; }
-
 step "serve on a free port; /healthz answers"
-"$RAGWARD_BIN" --home "$H" serve --listen 127.0.0.1:0 --threads 2 >"$E2E_DIR/serve.out" 2>"$E2E_DIR/serve.err" &
-PID=$!
-PORT=
-for _ in $(seq 1 100); do
-	if [ -s "$E2E_DIR/serve.out" ]; then
-		PORT=$(sed -n 's|^http://127.0.0.1:\([0-9]*\)$|\1|p' "$E2E_DIR/serve.out")
-		[ -n "$PORT" ] && break
-	fi
-	kill -0 "$PID" 2>/dev/null || { cat "$E2E_DIR/serve.err" >&2; fail "serve exited early"; }
-	sleep 0.1
-done
-[ -n "$PORT" ] || fail "serve printed no URL"
+serve_start "$H" serve
 eq "$(http "$PORT" GET /healthz)" 200 "healthz"
 eq "$(body)" '{"ok":true}' "healthz body"
 
@@ -134,6 +99,7 @@ SOCK=$E2E_DIR/sock/ragward.sock
 mkdir -m 0750 "$E2E_DIR/sock"
 "$RAGWARD_BIN" --home "$H" serve --unix "$SOCK" >"$E2E_DIR/serve2.out" 2>"$E2E_DIR/serve2.err" &
 PID=$!
+e2e_on_exit "kill $PID"
 for _ in $(seq 1 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
 [ -S "$SOCK" ] || { cat "$E2E_DIR/serve2.err" >&2; fail "no socket at $SOCK"; }
 mode_is "$SOCK" 660

@@ -19,41 +19,6 @@ source "$(dirname "$0")/lib.sh"
 PIDS=()
 e2e_on_exit 'for p in "${PIDS[@]}"; do kill "$p"; done'
 
-# http PORT METHOD PATH [TOKEN] [BODY]: writes the response to $E2E_DIR/resp; prints the status.
-http() {
-	local port=$1 method=$2 path=$3 token=${4:-} body=${5:-}
-	exec 3<>"/dev/tcp/127.0.0.1/$port"
-	{
-		printf '%s %s HTTP/1.1\r\nHost: 127.0.0.1:%s\r\nConnection: close\r\n' "$method" "$path" "$port"
-		[ -n "$token" ] && printf 'Authorization: Bearer %s\r\n' "$token"
-		if [ -n "$body" ]; then
-			printf 'Content-Type: application/json\r\nContent-Length: %s\r\n' "${#body}"
-		fi
-		printf '\r\n%s' "$body"
-	} >&3
-	cat <&3 >"$E2E_DIR/resp"
-	exec 3<&-
-	head -n1 "$E2E_DIR/resp" | cut -d' ' -f2
-}
-body() { sed '1,/^\r$/d' "$E2E_DIR/resp"; }
-
-# serve_start HOME NAME: starts a server on a free port; sets PID and PORT.
-serve_start() {
-	"$RAGWARD_BIN" --home "$1" serve --listen 127.0.0.1:0 --threads 2 >"$E2E_DIR/$2.out" 2>"$E2E_DIR/$2.err" &
-	PID=$!
-	PIDS+=("$PID")
-	PORT=
-	for _ in $(seq 1 200); do
-		if [ -s "$E2E_DIR/$2.out" ]; then
-			PORT=$(sed -n 's|^http://127.0.0.1:\([0-9]*\)$|\1|p' "$E2E_DIR/$2.out")
-			[ -n "$PORT" ] && break
-		fi
-		kill -0 "$PID" 2>/dev/null || { cat "$E2E_DIR/$2.err" >&2; fail "serve exited early"; }
-		sleep 0.1
-	done
-	[ -n "$PORT" ] || fail "serve printed no URL"
-}
-
 # serve_stop NAME: SIGTERM, exit 0, and no sanitizer report in its log.
 serve_stop() {
 	local rc=0
