@@ -870,6 +870,28 @@ static int cmp_span(const void *a, const void *b)
 	return x->start < y->start ? -1 : x->start > y->start;
 }
 
+/* One group of letter-spaced text [from, to): each separator is either a
+ * word gap kept (wide in the raw text: *gaps) or a letter gap deleted
+ * (*letters). */
+static int join_group(const unsigned char *s, size_t from, size_t to, unsigned char sep, const ward_offmap *map,
+                      const unsigned char *raw, size_t rlen, span_list *del, size_t *gaps, size_t *letters)
+{
+	int rc;
+
+	for (size_t q = from; q < to; q++) {
+		if (s[q] != sep)
+			continue;
+		if (sep == ' ' && wide_gap(map, raw, rlen, q)) {
+			(*gaps)++;
+			continue;
+		}
+		(*letters)++;
+		if ((rc = spans_push(del, q, q + 1)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
 /* Rewrites folded text without the separators of spaced-out words (keeping
  * the word gaps of wide-spaced ones) and the hyphens of split vocabulary
  * words; rare, so it is a second pass whose map is composed with folded's.
@@ -887,19 +909,10 @@ static int rejoin(sink *k, const char *raw, size_t rlen, ward_folded_span **sq, 
 	if (s == NULL || n == 0)
 		return 0;
 	while (find_spaced(s, n, pos, &ws, &we, &sep)) {
-		size_t q, gaps = 0, letters = 1;
+		size_t gaps = 0, letters = 1;
 
-		for (q = ws; q < we; q++) {
-			if (s[q] != sep)
-				continue;
-			if (sep == ' ' && wide_gap(&k->map, r, rlen, q)) {
-				gaps++;
-				continue;
-			}
-			letters++;
-			if ((rc = spans_push(&del, q, q + 1)) != 0)
-				goto done;
-		}
+		if ((rc = join_group(s, ws, we, sep, &k->map, r, rlen, &del, &gaps, &letters)) != 0)
+			goto done;
 		/* more groups behind punctuation gaps: "i g n o r e / a l l" */
 		for (;;) {
 			size_t ge, gend, c;
@@ -919,17 +932,8 @@ static int rejoin(sink *k, const char *raw, size_t rlen, ward_folded_span **sq, 
 					goto done;
 				letters++;
 			}
-			for (q = ge; q < gend; q++) {
-				if (s[q] != sep)
-					continue;
-				if (sep == ' ' && wide_gap(&k->map, r, rlen, q)) {
-					gaps++;
-					continue;
-				}
-				letters++;
-				if ((rc = spans_push(&del, q, q + 1)) != 0)
-					goto done;
-			}
+			if ((rc = join_group(s, ge, gend, sep, &k->map, r, rlen, &del, &gaps, &letters)) != 0)
+				goto done;
 			we = gend;
 		}
 		/* five letters or more, no word gap: the words may run together */

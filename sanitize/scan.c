@@ -433,13 +433,29 @@ static int run_pattern(scan_state *st, const ward_pattern *p, const ward_view *v
  * folded view already found (same rule, same raw span) are not repeated
  * (add_match).
  */
+
+/* The candidate patterns of view v's rules for text (cand[i] = 1) through
+ * the view's Vectorscan database, plus the patterns it cannot confirm.
+ * Returns 1 when every pattern must run (no database, or its scan failed). */
+static int prefilter(const ward_ruleset *rs, ward_view_kind v, const char *text, size_t len, uint8_t *cand)
+{
+	int all;
+
+	if (!rs->hs[v])
+		return 1;
+	memset(cand, 0, rs->npats);
+	all = ward_hsdb_scan(rs, v, text, len, cand) < 0;
+	for (size_t k = 0; k < rs->nconfirm[v]; k++)
+		cand[rs->confirm[v][k]] = 1;
+	return all;
+}
 static int scan_skeleton_with_folded_rules(scan_state *st, uint8_t *cand)
 {
 	const ward_ruleset *rs = st->rs;
 	const ward_view *sk = &st->norm->views[WARD_VIEW_SKELETON];
 	const ward_view *fo = &st->norm->views[WARD_VIEW_FOLDED];
 	unsigned chbit = 1u << (unsigned)st->channel;
-	int all = 1, rc;
+	int all, rc;
 
 	/* Only a text with words that mix scripts ("іgnore": Cyrillic і in a
 	 * Latin word) can spell a Latin phrase with look-alikes; ordinary French,
@@ -448,12 +464,7 @@ static int scan_skeleton_with_folded_rules(scan_state *st, uint8_t *cand)
 	if (st->norm->mixed_script_words == 0 || sk->len == 0 || !sk->text ||
 	    (sk->len == fo->len && memcmp(sk->text, fo->text, sk->len) == 0))
 		return 0;
-	if (rs->hs[WARD_VIEW_FOLDED]) {
-		memset(cand, 0, rs->npats);
-		all = ward_hsdb_scan(rs, WARD_VIEW_FOLDED, sk->text, sk->len, cand) < 0;
-		for (size_t k = 0; k < rs->nconfirm[WARD_VIEW_FOLDED]; k++)
-			cand[rs->confirm[WARD_VIEW_FOLDED][k]] = 1;
-	}
+	all = prefilter(rs, WARD_VIEW_FOLDED, sk->text, sk->len, cand);
 	for (size_t i = 0; i < rs->npats && !st->stop; i++) {
 		const ward_rule *r = &rs->rules[rs->pats[i].rule];
 		unsigned both = (1u << WARD_VIEW_FOLDED) | (1u << WARD_VIEW_SKELETON);
@@ -473,19 +484,14 @@ static int scan_view(scan_state *st, ward_view_kind v, uint8_t *cand)
 	const ward_view *view = &st->norm->views[v];
 	unsigned chbit = 1u << (unsigned)st->channel;
 	size_t bad = 0;
-	int all = 1, rc;
+	int all, rc;
 
 	if (view->len == 0 || !view->text)
 		return 0;
 	/* Validated here, in the function that passes PCRE2_NO_UTF_CHECK on. */
 	if (!ward_utf8_valid(view->text, view->len, &bad))
 		return ward_error_set(WARD_EINVAL, "view %s: invalid UTF-8 at byte %zu", ward_view_name(v), bad);
-	if (rs->hs[v]) {
-		memset(cand, 0, rs->npats);
-		all = ward_hsdb_scan(rs, v, view->text, view->len, cand) < 0;
-		for (size_t k = 0; k < rs->nconfirm[v]; k++)
-			cand[rs->confirm[v][k]] = 1;
-	}
+	all = prefilter(rs, v, view->text, view->len, cand);
 	for (size_t i = 0; i < rs->npats && !st->stop; i++) {
 		const ward_rule *r = &rs->rules[rs->pats[i].rule];
 		if (!(r->views & (1u << v)) || !(r->channels & chbit) || (!all && !cand[i]))
